@@ -1,0 +1,5 @@
+import sys
+
+from vividsound.cli import main
+
+sys.exit(main())
