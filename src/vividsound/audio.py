@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from vividsound.errors import VividsoundError
+from vividsound.errors import CheckpointError, VividsoundError
 
 __all__ = [
     "MelConfig",
@@ -114,10 +114,7 @@ class MelConfig:
 
 def num_frames(num_samples: int, cfg: MelConfig) -> int:
     """Mel frames for a waveform of ``num_samples`` samples (reflect-padded, ``center=False``)."""
-    padded = num_samples + cfg.n_fft - cfg.hop_length
-    if padded < cfg.n_fft:
-        return 0
-    return 1 + (padded - cfg.n_fft) // cfg.hop_length
+    return max(0, num_samples) // cfg.hop_length
 
 
 def check_same_mel(configs: Mapping[str, MelConfig]) -> MelConfig:
@@ -130,7 +127,7 @@ def check_same_mel(configs: Mapping[str, MelConfig]) -> MelConfig:
         if cfg != ref:
             diff = [f.name for f in dataclasses.fields(MelConfig) if getattr(cfg, f.name) != getattr(ref, f.name)]
             details = ", ".join(f"{k}: {getattr(ref, k)} vs {getattr(cfg, k)}" for k in diff)
-            raise VividsoundError(f"mel configs disagree between {name0!r} and {name!r} ({details})")
+            raise CheckpointError(f"mel configs disagree between {name0!r} and {name!r} ({details})")
     return ref
 
 
@@ -198,13 +195,16 @@ class MelSpectrogram(torch.nn.Module):
             wav = wav[None]
         if wav.dim() != 2:
             raise ValueError(f"waveform must be (N,) or (B, N), got shape {tuple(wav.shape)}")
+        n_out = num_frames(wav.shape[-1], cfg)
+        if n_out == 0:
+            return wav.new_zeros(wav.shape[0], cfg.n_fft // 2 + 1, 0).float()
         pad = (cfg.n_fft - cfg.hop_length) // 2
-        # Reflect padding needs pad < N; pad tiny inputs with zeros first so they still give frames.
+        # Reflect padding needs pad < N; extend very short inputs with zeros first.
         if wav.shape[-1] <= pad:
             wav = F.pad(wav, (0, pad + 1 - wav.shape[-1]))
         x = F.pad(wav[:, None].float(), (pad, pad), mode="reflect")[:, 0]
         spec = torch.stft(x, cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length,
-                          window=self.window.to(x.device), center=False, return_complex=True)
+                          window=self.window.to(x.device), center=False, return_complex=True)[..., :n_out]
         return torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + cfg.mag_eps)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
@@ -228,7 +228,8 @@ def griffin_lim(log_mel: torch.Tensor, cfg: MelConfig, n_iter: int = 32, momentu
     mag = torch.clamp(inv @ torch.exp(log_mel.float()), min=0.0)  # (B, F, T)
     window = torch.hann_window(cfg.win_length, device=device)
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    phase = torch.rand(mag.shape, generator=gen).to(device) * 2 * math.pi
+    # One phase pattern for every row, so a row's result does not depend on the rest of the batch.
+    phase = torch.rand(mag.shape[-2:], generator=gen).to(device).expand_as(mag) * 2 * math.pi
     spec = mag * torch.exp(1j * phase)
     num_samples = log_mel.shape[-1] * cfg.hop_length
     stft_kw = dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length, window=window,

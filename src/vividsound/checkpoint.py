@@ -64,6 +64,7 @@ def atomic_write_dir(final: Path, write: Callable[[Path], None]) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=str(final.parent)))
     try:
         write(tmp)
+        _fix_modes(tmp)
         old = None
         if final.exists():
             old = final.parent / f".{final.name}.old-{os.getpid()}"
@@ -77,6 +78,15 @@ def atomic_write_dir(final: Path, write: Callable[[Path], None]) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def _fix_modes(root: Path) -> None:
+    """mkdtemp/mkstemp create private (0700/0600) entries; give them the usual umask-based modes."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(root, 0o777 & ~umask)
+    for p in root.rglob("*"):
+        os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~umask)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -141,7 +151,9 @@ def save_component(model: torch.nn.Module, folder: str | Path, *, dtype: torch.d
     }
     if extra:
         meta["extra"] = extra
-    state = _state_to_save(model, dtype)
+    # Components whose weights come from an installed package (HiFi-GAN universal, the frozen text
+    # backbone) store only what is theirs.
+    state = {} if getattr(model, "weights_external", False) else _state_to_save(model, dtype)
 
     def write(tmp: Path) -> None:
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -179,7 +191,7 @@ def load_state(folder: Path, model: torch.nn.Module) -> None:
 
     expected = model.state_dict()
     path = folder / WEIGHTS_NAME
-    if not expected:
+    if not expected or getattr(model, "weights_external", False):
         return
     if not path.is_file():
         raise CheckpointError(f"checkpoint {folder} has no {WEIGHTS_NAME}")

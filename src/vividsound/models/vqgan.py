@@ -1,0 +1,244 @@
+"""The spectrogram VQGAN (Sec. 2.1 of the paper; the SpecVQGAN / taming-transformers design).
+
+A log-mel (B, n_mels, T) is treated as a one-channel image, normalised, encoded by a convolutional
+encoder that down-samples frequency and time by ``downsample`` = (f, t), quantised against a codebook
+(:mod:`vividsound.models.quantizer`) and decoded back. The grid of codes is (rows, cols) =
+(n_mels / f, T / t). For the GPT the grid is read column-major: all ``rows`` codes of one time column,
+then the next column (:meth:`VQGAN.codes_to_sequence`), so a clip is a whole number of columns.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vividsound.audio import MelConfig
+from vividsound.models.quantizer import QuantizerConfig, QuantizerOutput, VectorQuantizer
+
+
+@dataclass(frozen=True)
+class VQGANConfig:
+    mel: MelConfig = field(default_factory=MelConfig)  # the spectrogram this codec reads and writes
+    ch: int = 64  # base channel width
+    ch_mult: tuple[int, ...] = (1, 1, 2, 2, 4)  # width multiplier per level; len-1 down-sampling stages
+    num_res_blocks: int = 2  # residual blocks per level
+    attn_levels: tuple[int, ...] = ()  # levels (0 = full resolution) that get a self-attention block
+    mid_attn: bool = True  # self-attention in the bottleneck
+    downsample: tuple[int, int] = (16, 16)  # (frequency, time) down-sampling, powers of two
+    quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
+    norm_mean: float = -5.0  # log-mel normalisation: x = (log_mel - norm_mean) / norm_std
+    norm_std: float = 2.5
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        stages = len(self.ch_mult) - 1
+        for axis, f in zip(("frequency", "time"), self.downsample):
+            if f < 1 or f & (f - 1):
+                raise ValueError(f"VQGAN {axis} down-sampling must be a power of two, got {f}")
+            if int(math.log2(f)) > stages:
+                raise ValueError(f"VQGAN {axis} down-sampling {f} needs >= {int(math.log2(f))} stages; "
+                                 f"ch_mult {self.ch_mult} gives {stages}")
+        if self.mel.n_mels % self.downsample[0]:
+            raise ValueError(f"n_mels {self.mel.n_mels} is not divisible by the frequency down-sampling "
+                             f"{self.downsample[0]}")
+
+    @property
+    def rows(self) -> int:
+        """Code rows per time column."""
+        return self.mel.n_mels // self.downsample[0]
+
+    def strides(self) -> list[tuple[int, int]]:
+        """(freq, time) stride of each down-sampling stage."""
+        lf, lt = int(math.log2(self.downsample[0])), int(math.log2(self.downsample[1]))
+        return [(2 if i < lf else 1, 2 if i < lt else 1) for i in range(len(self.ch_mult) - 1)]
+
+
+def _norm(c: int) -> nn.GroupNorm:
+    return nn.GroupNorm(math.gcd(32, c), c, eps=1e-6)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, dropout: float) -> None:
+        super().__init__()
+        self.norm1, self.conv1 = _norm(c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.norm2, self.conv2 = _norm(c_out), nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.drop = nn.Dropout(dropout)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(self.drop(F.silu(self.norm2(h))))
+        return self.skip(x) + h
+
+
+class AttnBlock(nn.Module):
+    """Single-head self-attention over all (H * W) positions."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.norm = _norm(c)
+        self.qkv = nn.Conv2d(c, 3 * c, 1)
+        self.proj = nn.Conv2d(c, c, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, H, W = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(B, 3, C, H * W).transpose(-1, -2).unbind(1)  # (B, HW, C)
+        h = F.scaled_dot_product_attention(q[:, None], k[:, None], v[:, None])[:, 0]  # (B, HW, C)
+        return x + self.proj(h.transpose(1, 2).reshape(B, C, H, W))
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: VQGANConfig) -> None:
+        super().__init__()
+        chs = [cfg.ch * m for m in cfg.ch_mult]
+        self.conv_in = nn.Conv2d(1, chs[0], 3, padding=1)
+        self.levels = nn.ModuleList()
+        strides = cfg.strides()
+        c = chs[0]
+        for i, c_out in enumerate(chs):
+            blocks: list[nn.Module] = []
+            for _ in range(cfg.num_res_blocks):
+                blocks.append(ResBlock(c, c_out, cfg.dropout))
+                c = c_out
+                if i in cfg.attn_levels:
+                    blocks.append(AttnBlock(c))
+            if i < len(strides):
+                sf, st = strides[i]
+                blocks.append(nn.Conv2d(c, c, (3, 3), stride=(sf, st), padding=1))
+            self.levels.append(nn.Sequential(*blocks))
+        self.mid = nn.Sequential(ResBlock(c, c, cfg.dropout), AttnBlock(c) if cfg.mid_attn else nn.Identity(),
+                                 ResBlock(c, c, cfg.dropout))
+        self.norm_out = _norm(c)
+        self.conv_out = nn.Conv2d(c, cfg.quantizer.code_dim, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, F, T) -> (B, C, F/f, T/t)
+        h = self.conv_in(x)
+        for level in self.levels:
+            h = level(h)
+        h = self.mid(h)
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+class Upsample(nn.Module):
+    def __init__(self, c: int, scale: tuple[int, int]) -> None:
+        super().__init__()
+        self.scale = scale
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=self.scale, mode="nearest"))
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: VQGANConfig) -> None:
+        super().__init__()
+        chs = [cfg.ch * m for m in cfg.ch_mult]
+        strides = cfg.strides()
+        c = chs[-1]
+        self.conv_in = nn.Conv2d(cfg.quantizer.code_dim, c, 3, padding=1)
+        self.mid = nn.Sequential(ResBlock(c, c, cfg.dropout), AttnBlock(c) if cfg.mid_attn else nn.Identity(),
+                                 ResBlock(c, c, cfg.dropout))
+        self.levels = nn.ModuleList()
+        for i in reversed(range(len(chs))):
+            blocks: list[nn.Module] = []
+            for _ in range(cfg.num_res_blocks + 1):
+                blocks.append(ResBlock(c, chs[i], cfg.dropout))
+                c = chs[i]
+                if i in cfg.attn_levels:
+                    blocks.append(AttnBlock(c))
+            if i > 0:
+                blocks.append(Upsample(c, strides[i - 1]))
+            self.levels.append(nn.Sequential(*blocks))
+        self.norm_out = _norm(c)
+        self.conv_out = nn.Conv2d(c, 1, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:  # (B, C, h, w) -> (B, 1, F, T)
+        h = self.mid(self.conv_in(z))
+        for level in self.levels:
+            h = level(h)
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+@dataclass
+class VQGANOutput:
+    recon: torch.Tensor  # (B, n_mels, T) reconstructed log-mel
+    quant: QuantizerOutput
+
+
+class VQGAN(nn.Module):
+    """Spectrogram VQGAN: log-mel (B, n_mels, T) <-> code grid (B, rows, cols)."""
+
+    config_class = VQGANConfig
+
+    def __init__(self, config: VQGANConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.quantizer = VectorQuantizer(config.quantizer)
+        self.decoder = Decoder(config)
+
+    @property
+    def mel_config(self) -> MelConfig:
+        return self.config.mel
+
+    @property
+    def frames_per_column(self) -> int:
+        return self.config.downsample[1]
+
+    def normalize(self, log_mel: torch.Tensor) -> torch.Tensor:
+        return (log_mel - self.config.norm_mean) / self.config.norm_std
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.config.norm_std + self.config.norm_mean
+
+    def _check_mel(self, log_mel: torch.Tensor) -> None:
+        if log_mel.dim() != 3 or log_mel.shape[1] != self.config.mel.n_mels:
+            raise ValueError(f"VQGAN expects log-mels (B, {self.config.mel.n_mels}, T), got {tuple(log_mel.shape)}")
+        if log_mel.shape[2] % self.frames_per_column:
+            raise ValueError(f"log-mel length {log_mel.shape[2]} is not a multiple of {self.frames_per_column} "
+                             "frames (pad it with the silence level first)")
+
+    def encode(self, log_mel: torch.Tensor) -> QuantizerOutput:
+        """log-mel (B, n_mels, T) -> quantiser output with indices (B, rows, T / t)."""
+        self._check_mel(log_mel)
+        return self.quantizer(self.encoder(self.normalize(log_mel)[:, None]))
+
+    def decode_latents(self, z_q: torch.Tensor) -> torch.Tensor:
+        """Quantised latents (B, C, rows, cols) -> log-mel (B, n_mels, cols * t)."""
+        return self.denormalize(self.decoder(z_q)[:, 0])
+
+    def decode_codes(self, indices: torch.Tensor) -> torch.Tensor:
+        """Code grid (B, rows, cols) -> log-mel (B, n_mels, cols * t)."""
+        return self.decode_latents(self.quantizer.lookup(indices))
+
+    def forward(self, log_mel: torch.Tensor) -> VQGANOutput:
+        q = self.encode(log_mel)
+        return VQGANOutput(self.decode_latents(q.z_q), q)
+
+    @property
+    def last_layer(self) -> torch.Tensor:
+        """The decoder's last weight, for the adaptive GAN weight (taming-transformers eq. 7)."""
+        return self.decoder.conv_out.weight
+
+    def pad_mel(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """Pad a log-mel's time axis with the silence level to a whole number of columns."""
+        t = self.frames_per_column
+        extra = (-log_mel.shape[-1]) % t
+        if extra:
+            log_mel = F.pad(log_mel, (0, extra), value=self.config.mel.silence_db)
+        return log_mel
+
+    def codes_to_sequence(self, indices: torch.Tensor) -> torch.Tensor:
+        """(B, rows, cols) -> (B, cols * rows), column-major: one time column after another."""
+        return indices.transpose(1, 2).reshape(indices.shape[0], -1)
+
+    def sequence_to_codes(self, seq: torch.Tensor) -> torch.Tensor:
+        """(B, cols * rows) column-major -> (B, rows, cols)."""
+        rows = self.config.rows
+        if seq.shape[1] % rows:
+            raise ValueError(f"token sequence length {seq.shape[1]} is not a multiple of {rows} rows")
+        return seq.reshape(seq.shape[0], -1, rows).transpose(1, 2).contiguous()

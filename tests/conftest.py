@@ -1,0 +1,32 @@
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory):
+    from vividsound.testing import tiny_bert
+
+    return tiny_bert(tmp_path_factory.mktemp("bert") / "bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_bert_dir):
+    """A tiny random pipeline folder (sequence text features, Griffin-Lim vocoder)."""
+    from vividsound.testing import tiny_pipeline
+
+    folder = tmp_path_factory.mktemp("models") / "tiny"
+    tiny_pipeline(folder, bert_folder=tiny_bert_dir)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_tts(tiny_model_dir):
+    from vividsound.pipeline import TextToSound
+
+    return TextToSound.from_pretrained(tiny_model_dir)

@@ -1,0 +1,117 @@
+import pytest
+import torch
+
+from vividsound.models.gpt import ConditionalGPT, GPTConfig
+
+
+def _gpt(seed=0, cond_len=4, **kw):
+    torch.manual_seed(seed)
+    cfg = GPTConfig(vocab_size=50, block_size=30, rows=5, cond_dim=12, cond_len=cond_len, n_layer=2, n_head=2,
+                    n_embd=16, **kw)
+    return ConditionalGPT(cfg).eval()
+
+
+def _cond(B=3, L=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    c = torch.randn(B, L, 12, generator=g)
+    m = torch.ones(B, L, dtype=torch.bool)
+    m[0, 2:] = False  # a padded prompt
+    return c, m
+
+
+def test_causality_later_tokens_do_not_change_earlier_logits():
+    gpt = _gpt()
+    c, m = _cond()
+    toks = torch.randint(0, 50, (3, 20))
+    a = gpt(toks, c, m)
+    toks2 = toks.clone()
+    toks2[:, 12:] = torch.randint(0, 50, (3, 8))
+    b = gpt(toks2, c, m)
+    assert torch.allclose(a[:, :13], b[:, :13], atol=1e-5)
+    assert not torch.allclose(a[:, 14:], b[:, 14:], atol=1e-3)
+
+
+def test_padding_features_are_ignored():
+    gpt = _gpt()
+    c, m = _cond()
+    toks = torch.randint(0, 50, (3, 10))
+    c2 = c.clone()
+    c2[0, 2:] = 100.0  # garbage behind the mask
+    assert torch.allclose(gpt(toks, c, m)[0], gpt(toks, c2, m)[0], atol=1e-5)
+
+
+def test_null_condition_uses_learned_prefix():
+    gpt = _gpt()
+    c, _ = _cond()
+    null = torch.zeros(3, 4, dtype=torch.bool)
+    toks = torch.randint(0, 50, (3, 6))
+    a = gpt(toks, c, null)
+    b = gpt(toks, torch.randn_like(c), null)
+    assert torch.allclose(a, b, atol=1e-6)  # features are irrelevant when the condition is null
+
+
+@pytest.mark.parametrize("kw", [dict(top_k=10), dict(top_p=0.8, temperature=0.7), dict(top_k=20, cfg_scale=3.0),
+                                dict()])
+def test_kv_cache_equals_full_recomputation(kw):
+    gpt = _gpt()
+    c, m = _cond()
+    seeds = [1, 2, 3]
+    fast = gpt.generate(c, m, 25, seeds=seeds, **kw)
+    slow = gpt.generate_uncached(c, m, 25, seeds=seeds, **kw)
+    assert fast.shape == (3, 25)
+    assert torch.equal(fast, slow)
+
+
+def test_a_row_depends_only_on_its_seed_and_condition():
+    gpt = _gpt()
+    c, m = _cond(B=3)
+    full = gpt.generate(c, m, 15, seeds=[5, 6, 7], top_k=10)
+    alone = gpt.generate(c[1:2], m[1:2], 15, seeds=[6], top_k=10)
+    assert torch.equal(full[1:2], alone)
+    other = gpt.generate(c[1:2], m[1:2], 15, seeds=[99], top_k=10)
+    assert not torch.equal(alone, other)
+
+
+def test_top_k_one_is_greedy():
+    gpt = _gpt()
+    c, m = _cond()
+    toks = gpt.generate(c, m, 10, seeds=[0, 1, 2], top_k=1)
+    toks2 = gpt.generate(c, m, 10, seeds=[7, 8, 9], top_k=1)
+    assert torch.equal(toks, toks2)
+    logits = gpt(toks, c, m)
+    assert torch.equal(logits.argmax(-1), toks)
+
+
+def test_filter_logits():
+    logits = torch.tensor([[4.0, 3.0, 2.0, 1.0, 0.0]])
+    k = ConditionalGPT.filter_logits(logits, 2, None, 1.0)
+    assert torch.isfinite(k).sum() == 2 and torch.isfinite(k[0, :2]).all()
+    p = ConditionalGPT.filter_logits(logits, None, 0.5, 1.0)
+    assert torch.isfinite(p).sum() == 1  # the top token alone has ~64 % of the mass
+    p9 = ConditionalGPT.filter_logits(logits, None, 0.9, 1.0)
+    assert torch.isfinite(p9).sum() == 3  # 64 + 24 = 88 % < 90 %, the third crosses it
+    t = ConditionalGPT.filter_logits(logits, None, None, 2.0)
+    assert torch.allclose(t, logits / 2)
+
+
+def test_sampling_follows_the_distribution():
+    gpt = _gpt()
+    logits = torch.tensor([0.0, 1.0, 2.0]).log_softmax(-1)
+    noise = ConditionalGPT.gumbel_noise(list(range(4000)), 1, 3, torch.device("cpu"))[:, 0]
+    picks = (logits + noise).argmax(-1)
+    freq = torch.bincount(picks, minlength=3).float() / 4000
+    assert torch.allclose(freq, logits.exp(), atol=0.03)
+    del gpt
+
+
+def test_limits():
+    gpt = _gpt()
+    c, m = _cond()
+    with pytest.raises(ValueError, match="block_size"):
+        gpt.generate(c, m, 31, seeds=[0, 1, 2])
+    with pytest.raises(ValueError, match="one seed per row"):
+        gpt.generate(c, m, 5, seeds=[0])
+    with pytest.raises(ValueError, match="width"):
+        gpt.generate(torch.zeros(3, 4, 7), m, 5, seeds=[0, 1, 2])
+    with pytest.raises(ValueError, match="divisible"):
+        GPTConfig(n_embd=10, n_head=3)

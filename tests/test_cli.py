@@ -1,0 +1,78 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from vividsound.audio import load_audio, read_audio_metadata
+from vividsound.cli import main
+
+
+def test_generate_writes_audio_with_metadata(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "dog.wav"
+    rc = main(["generate", "a dog barks", "-o", str(out), "--model", str(tiny_model_dir), "--duration", "0.5",
+               "--seed", "4", "--top-k", "10", "--plot", str(tmp_path / "dog.png")])
+    assert rc == 0
+    assert len(load_audio(out)) == round(0.5 * 22050)
+    meta = read_audio_metadata(out)
+    assert meta["prompt"] == "a dog barks" and meta["seed"] == 4 and meta["top_k"] == 10
+    assert meta["model"] == "tiny-random"
+    assert (tmp_path / "dog.png").stat().st_size > 1000
+    assert str(out) in capsys.readouterr().out
+
+
+def test_generate_many_prompts_and_flac(tiny_model_dir, tmp_path):
+    pf = tmp_path / "prompts.txt"
+    pf.write_text("rain\n\nthunder\n")
+    rc = main(["generate", "wind", "--prompts-file", str(pf), "-o", str(tmp_path / "x"), "--format", "flac",
+               "--model", str(tiny_model_dir), "--duration", "0.2", "--num-samples", "2"])
+    assert rc == 0
+    files = sorted(p.name for p in tmp_path.glob("x_*.flac"))
+    assert files == [f"x_{i}.flac" for i in range(6)]
+    assert read_audio_metadata(tmp_path / "x_3.flac")["prompt"] == "rain"
+
+
+def test_info(tiny_model_dir, capsys):
+    assert main(["info", "--model", str(tiny_model_dir), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["components"]["gpt"]["parameters"] > 0 and info["mel"]["n_mels"] == 80
+    assert main(["info", "--model", str(tiny_model_dir)]) == 0
+    assert "ConditionalGPT" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, match", [
+    (["generate", "", "-o", "{tmp}/a.wav"], "empty"),
+    (["generate", "x", "-o", "{tmp}/missing/a.wav"], "output folder does not exist"),
+    (["generate", "x", "-o", "{tmp}/a.wav", "--duration", "-1"], "duration"),
+    (["generate", "x", "-o", "{tmp}/a.wav", "--top-k", "0"], "top_k"),
+    (["generate", "x", "-o", "{tmp}/a.wav", "--top-p", "2"], "top_p"),
+    (["generate", "x", "-o", "{tmp}/a.wav", "--temperature", "0"], "temperature"),
+    (["generate", "x", "-o", "{tmp}/a.wav", "--vocoder", "wavenet"], "invalid choice"),
+    (["generate", "x", "-o", "{tmp}/a.wav", "--vocoder", "melgan"], "MelGAN"),
+    (["generate", "x", "-o", "{tmp}/a.wav", "--duration", "abc"], "invalid float"),
+    (["generate", "-o", "{tmp}/a.wav"], "at least one PROMPT"),
+    (["generate", "x", "-o", "{tmp}/a.wav", "--prompts-file", "{tmp}/none.txt"], "not found"),
+    (["generate", "x", "-o", "{tmp}/a.wav", "--model", "{tmp}/nomodel"], "model folder not found"),
+    (["bogus"], "invalid choice"),
+])
+def test_usage_errors_exit_2_with_one_line(tiny_model_dir, tmp_path, capsys, args, match):
+    args = [a.format(tmp=tmp_path) for a in args]
+    if "--model" not in args and args[0] == "generate":
+        args += ["--model", str(tiny_model_dir)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert match in err and len(err.splitlines()) == 1, err
+    assert not list(tmp_path.glob("*.wav"))
+
+
+def test_python_dash_m_runs():
+    r = subprocess.run([sys.executable, "-m", "vividsound", "--version"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "vividsound" in r.stdout
+
+
+def test_import_is_light():
+    code = ("import sys, vividsound; from vividsound import cli; "
+            "bad = [m for m in ('transformers', 'fastapi', 'matplotlib', 'uvicorn') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
