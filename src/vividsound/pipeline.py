@@ -85,6 +85,19 @@ class AudioOutput:
         return paths
 
 
+@dataclass
+class AudioChunk:
+    """A piece of a streamed sound."""
+
+    waveform: torch.Tensor  # (n,) samples of this chunk
+    sample_rate: int
+    start: int  # index of this chunk's first sample in the clip
+    columns_done: int  # time columns sampled so far
+    columns_total: int
+    final: bool  # the last chunk
+    output: AudioOutput | None  # on the final chunk: the whole result, as __call__ returns it
+
+
 def _check_number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
                   low_open: bool = False, integer: bool = False, allowed: str = "") -> None:
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
@@ -333,6 +346,56 @@ class TextToSound:
                     "vividsound": __version__}
         return AudioOutput(torch.cat(wavs), self.mel_config.sample_rate, torch.cat(codes), torch.cat(mels),
                            rows, seeds, settings)
+
+    @torch.no_grad()
+    def stream(self, prompt: str, *, duration: float | None = None, top_k: int | None = None,
+               top_p: float | None = None, temperature: float | None = None, cfg_scale: float | None = None,
+               seed: int = 0, chunk_columns: int = 4, lookahead: int = 2) -> Iterator["AudioChunk"]:
+        """Yield audio as time columns complete (column-major order makes a column a unit of time).
+
+        Every ``chunk_columns`` new columns, the columns sampled so far are decoded and vocoded, and the
+        audio up to ``lookahead`` columns before the newest one is emitted; the last chunk completes
+        the clip. Boundary treatment: the VQGAN decoder (group norm, bottleneck attention) and the
+        vocoder see the whole prefix, so an emitted sample can differ slightly from the non-streamed
+        output, which also saw the columns after it; ``lookahead`` columns of right context keep that
+        difference small (measured in the tests), and the codes are exactly those of ``__call__`` with
+        the same seed. ``chunk.final`` marks the last chunk, whose ``output`` is the full result.
+        """
+        s = self.resolve_settings(duration=duration, top_k=top_k, top_p=top_p, temperature=temperature,
+                                  cfg_scale=cfg_scale, num_samples=1, batch_size=1)
+        _check_number("chunk_columns", chunk_columns, low=1, high=10_000, integer=True, allowed=">= 1")
+        _check_number("lookahead", lookahead, low=0, high=10_000, integer=True, allowed=">= 0")
+        rows, seeds = self._items(prompt, 1, seed)
+        if len(rows) != 1:
+            raise InputError("stream() takes one prompt")
+        columns = self.columns_for(s["duration"])
+        n_samples = round(s["duration"] * self.mel_config.sample_rate)
+        spc = self.vqgan.frames_per_column * self.mel_config.hop_length  # samples per column
+        R = self.gpt.config.rows
+        feats = self.text_encoder(rows).to(self.device)
+        it = self.gpt.generate_iter(feats.features, feats.mask, columns * R, seeds=seeds, top_k=s["top_k"],
+                                    top_p=s["top_p"], temperature=s["temperature"], cfg_scale=s["cfg_scale"])
+        toks: list[torch.Tensor] = []
+        emitted = 0
+        last_decoded = 0
+        for tok in it:
+            toks.append(tok)
+            done_cols = len(toks) // R
+            if len(toks) % R or done_cols == columns or done_cols - last_decoded < chunk_columns:
+                continue
+            last_decoded = done_cols
+            codes = self.vqgan.sequence_to_codes(torch.stack(toks, dim=1))
+            _, wav = self.decode(codes)
+            upto = min(max(0, done_cols - lookahead) * spc, n_samples)
+            if upto > emitted:
+                yield AudioChunk(wav[0, emitted:upto].cpu(), self.mel_config.sample_rate, emitted, done_cols,
+                                 columns, False, None)
+                emitted = upto
+        codes = self.vqgan.sequence_to_codes(torch.stack(toks, dim=1))
+        mel, wav = self.decode(codes, n_samples)
+        settings = {**s, "model": self.name, "vocoder": type(self.vocoder).__name__, "vividsound": __version__}
+        full = AudioOutput(wav.cpu(), self.mel_config.sample_rate, codes.cpu(), mel.cpu(), rows, seeds, settings)
+        yield AudioChunk(wav[0, emitted:].cpu(), self.mel_config.sample_rate, emitted, columns, columns, True, full)
 
     def info(self) -> dict[str, Any]:
         """Components, parameter counts and sizes, the mel config and limits."""
