@@ -156,15 +156,18 @@ def feature_stats(features: Any) -> FeatureStats:
     return FeatureStats(mu=mu, sigma=np.atleast_2d(sigma), n=int(x.shape[0]))
 
 
-def _psd_sqrt(a: np.ndarray) -> np.ndarray:
-    """Square root of a symmetric positive semi-definite matrix by eigen-decomposition.
+def _clip_eigenvalues(w: np.ndarray) -> np.ndarray:
+    """Zero eigenvalues at rounding level (negative ones, and the null space of singular covariances when
+    N <= D, whose ~1e-16 values would otherwise add ~1e-8 each after a square root)."""
+    tol = max(float(w.max(initial=0.0)), 0.0) * w.size * np.finfo(np.float64).eps * 10.0
+    return np.where(w > tol, w, 0.0)
 
-    Tiny negative eigenvalues (rounding, singular covariances when N <= D) are clipped to 0.
-    """
+
+def _psd_sqrt(a: np.ndarray) -> np.ndarray:
+    """Square root of a symmetric positive semi-definite matrix by eigen-decomposition."""
     a = 0.5 * (a + a.T)
     w, v = np.linalg.eigh(a)
-    w = np.clip(w, 0.0, None)
-    return (v * np.sqrt(w)) @ v.T
+    return (v * np.sqrt(_clip_eigenvalues(w))) @ v.T
 
 
 def _trace_sqrt_product(s1: np.ndarray, s2: np.ndarray) -> float:
@@ -177,7 +180,7 @@ def _trace_sqrt_product(s1: np.ndarray, s2: np.ndarray) -> float:
     r = _psd_sqrt(s1)
     a = r @ s2 @ r
     w = np.linalg.eigvalsh(0.5 * (a + a.T))
-    return float(np.sqrt(np.clip(w, 0.0, None)).sum())
+    return float(np.sqrt(_clip_eigenvalues(w)).sum())
 
 
 def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
