@@ -138,3 +138,5 @@ def test_class_relevance():
     assert M.class_relevance(probs, [[0, 2], [2]], k=2) == pytest.approx(1.0)
     with pytest.raises(InputError, match="outside"):
         M.class_relevance(probs, [[5], []], k=1)
+    with pytest.raises(InputError, match="k must be in 1..2"):
+        M.class_relevance(probs, [[0], [1]], k=3)  # top-3 of 3 classes would always hit

@@ -385,9 +385,9 @@ def class_relevance(probs: Any, targets: Sequence[Sequence[int]], k: int = 5) ->
     p = _np(probs, "probs", 2)
     if len(targets) != p.shape[0]:
         raise InputError(f"targets has {len(targets)} entries for {p.shape[0]} generations")
-    if k < 1:
-        raise InputError(f"k must be >= 1, got {k}")
-    top = np.argsort(-p, axis=1, kind="stable")[:, : min(k, p.shape[1])]
+    if not 1 <= k < p.shape[1]:  # k >= C would count every prompted event as heard
+        raise InputError(f"k must be in 1..{p.shape[1] - 1} for {p.shape[1]} classes, got {k}")
+    top = np.argsort(-p, axis=1, kind="stable")[:, :k]
     hits = total = 0
     for row, tgt in zip(top, targets):
         for c in tgt:
