@@ -189,7 +189,7 @@ def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
     ``||mu_a - mu_b||^2 + Tr(S_a) + Tr(S_b) - 2 Tr sqrt(S_a S_b)``.
 
     The trace term is computed symmetrically (average of both orders), so ``FD(a, b) == FD(b, a)``
-    up to rounding, and the result is clipped at 0 (``FD(a, a)`` is 0 up to ~1e-10 relative).
+    up to rounding, and values below 1e-10 of the terms' scale are reported as 0 (so ``FD(a, a) == 0``).
 
     Args:
         a: statistics of the first set (D-dimensional).
@@ -203,7 +203,9 @@ def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
     diff = a.mu - b.mu
     tr = 0.5 * (_trace_sqrt_product(a.sigma, b.sigma) + _trace_sqrt_product(b.sigma, a.sigma))
     fd = float(diff @ diff + np.trace(a.sigma) + np.trace(b.sigma) - 2.0 * tr)
-    return max(fd, 0.0)
+    # Below the rounding level of its own terms the distance is 0 (FD(a, a) prints as 0, not 1e-11).
+    scale = float(diff @ diff + np.trace(a.sigma) + np.trace(b.sigma))
+    return fd if fd > 1e-10 * scale else 0.0
 
 
 def frechet_distance_features(x: Any, y: Any) -> float:

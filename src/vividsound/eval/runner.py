@@ -72,7 +72,7 @@ class EvalConfig:
     temperature: float = 1.0
     cfg_scale: float = 1.0
     relevance_k: int = 5  # top-k of the tagger for class relevance
-    is_splits: int = 10  # Inception score splits
+    is_splits: int = 10  # Inception score splits (at most one per 10 clips, see _is_splits)
     aisfx_head: str = "ucsMixed"  # aisfx softmax head for KL and IS
     grid_items: int = 4  # items shown in the spectrogram grid
     grid_samples: int = 3  # generated samples per item in the grid
@@ -208,6 +208,12 @@ def _flat(a: np.ndarray) -> np.ndarray:
     return a.reshape(-1, a.shape[-1])
 
 
+def _is_splits(n_clips: int, cfg: EvalConfig) -> int:
+    """Inception-score splits: each needs enough clips for its marginal, so at least 10 clips per split
+    (with one clip per split the score is 1 whatever the audio)."""
+    return max(1, min(cfg.is_splits, n_clips // 10))
+
+
 def score_system(ref: Features, sys: Features, captions: Sequence[Sequence[str]], comp: Components,
                  text_emb: np.ndarray | None, targets: list[list[int]] | None, cfg: EvalConfig) -> dict[str, Value]:
     """All metrics of one row: ``sys`` (I items x S clips) against the references ``ref`` (S = 1).
@@ -236,14 +242,15 @@ def score_system(ref: Features, sys: Features, captions: Sequence[Sequence[str]]
         out["mmkl"] = _guard(lambda: M.mmkl(ref.tag_probs[:, 0], sys.tag_probs))
         p = _flat(sys.tag_probs)
         out["is_tagger"] = _guard(lambda: M.inception_score(p / np.clip(p.sum(1, keepdims=True), 1e-12, None),
-                                                            cfg.is_splits).mean)
+                                                            _is_splits(len(p), cfg)).mean)
     else:
         out.update(fd_tagger=no_tag, mmkl=no_tag, is_tagger=no_tag)
 
     if sys.aisfx_emb is not None and ref.aisfx_emb is not None:
         out["fd_aisfx"] = _guard(lambda: M.frechet_distance_features(_flat(ref.aisfx_emb), _flat(sys.aisfx_emb)))
         out["kl_aisfx"] = _guard(lambda: M.categorical_kl(ref.aisfx_probs[:, 0], sys.aisfx_probs))
-        out["is_aisfx"] = _guard(lambda: M.inception_score(_flat(sys.aisfx_probs), cfg.is_splits).mean)
+        pa = _flat(sys.aisfx_probs)
+        out["is_aisfx"] = _guard(lambda: M.inception_score(pa, _is_splits(len(pa), cfg)).mean)
     else:
         out.update(fd_aisfx=comp.reason("aisfx"), kl_aisfx=comp.reason("aisfx"), is_aisfx=comp.reason("aisfx"))
 
