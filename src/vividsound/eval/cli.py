@@ -105,10 +105,9 @@ def load_components(args: argparse.Namespace) -> Any:
         reasons["spice"] = avail.reason
 
     try:
-        probes_mod = importlib.import_module("vividsound.data.probes")
-        comp.probe_checker = getattr(probes_mod, "check")
-    except (ModuleNotFoundError, AttributeError):
-        reasons["probe_checker"] = "vividsound.data.probes.check is not importable in this build"
+        comp.probe_checker = importlib.import_module("vividsound.data.probes").check
+    except (ImportError, AttributeError) as e:
+        reasons["probe_checker"] = f"vividsound.data.probes.check is not importable ({e})"
     return comp
 
 
