@@ -150,3 +150,18 @@ def test_cli_without_pipeline_is_a_clean_error(corpus, tmp_path, monkeypatch, ca
     code = main(["evaluate", "--model", str(model), "--corpus", str(corpus.parent), "--out", str(tmp_path / "o")])
     assert code == 2
     assert "no vividsound.pipeline" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("aisfx") is None, reason="aisfx not installed")
+def test_aisfx_metrics_in_the_runner(corpus, tmp_path):
+    from vividsound.eval.aisfx import ATTRIBUTION, load_aisfx
+
+    items = read_manifest(corpus, split="test")[:2]
+    comp = _full()
+    comp.aisfx = load_aisfx()
+    rep = evaluate(comp, items, corpus.parent, tmp_path, EvalConfig(relevance_k=1), show_progress=False)
+    orig, shuf = rep["systems"]["Original"], rep["systems"]["Shuffled references"]
+    assert orig["kl_aisfx"] == pytest.approx(0.0, abs=1e-9) and shuf["kl_aisfx"] > 0.01
+    assert orig["fd_aisfx"] == 0.0 and isinstance(rep["systems"]["Generated"]["fd_aisfx"], float)
+    assert rep["attribution"] == [ATTRIBUTION]
+    assert "CC BY 4.0" in (tmp_path / "report.md").read_text()
