@@ -1,0 +1,134 @@
+"""``vividsound evaluate``: score a model on a corpus split (and the probes) and write a report folder.
+
+    vividsound evaluate --model DIR --corpus DIR [--split test] [--probes DIR] [--num-samples N]
+                        [--max-items N] [--tagger DIR] [--captioner DIR] [--clap DIR] --out REPORT_DIR
+
+Helper models default to the ``tagger``, ``captioner`` and ``clap`` sub-folders of ``--model`` when those
+exist; a helper that is neither given nor found makes its metrics "unavailable: <reason>".
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import importlib
+from pathlib import Path
+from typing import Any
+
+from vividsound.errors import InputError
+
+__all__ = ["add_arguments", "run", "load_components", "manifest_path"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="pipeline folder (TextToSound.from_pretrained)")
+    p.add_argument("--corpus", required=True, help="corpus folder holding manifest.jsonl, or a manifest file")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="manifest split (default test)")
+    p.add_argument("--probes", default=None, help="probe folder holding probes.jsonl")
+    p.add_argument("--num-samples", type=int, default=1, help="generations per caption (>= 2 for diversity)")
+    p.add_argument("--max-items", type=int, default=None, help="evaluate only the first N items")
+    p.add_argument("--tagger", default=None, help="tagger component folder (default MODEL/tagger)")
+    p.add_argument("--captioner", default=None, help="captioner component folder (default MODEL/captioner)")
+    p.add_argument("--clap", default=None, help="CLAP component folder (default MODEL/clap)")
+    p.add_argument("--no-aisfx", action="store_true", help="skip the aisfx metrics")
+    p.add_argument("--duration", type=float, default=None,
+                   help="seconds per generation (default: each reference clip's length, 1-10 s)")
+    p.add_argument("--seed", type=int, default=0, help="item i is generated with seed + i")
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--cfg-scale", type=float, default=1.0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--out", required=True, help="report folder to write")
+
+
+def manifest_path(corpus: str | Path) -> Path:
+    """The manifest of a corpus argument: the file itself, or ``manifest.jsonl`` inside the folder."""
+    p = Path(corpus)
+    if p.is_file():
+        return p
+    m = p / "manifest.jsonl"
+    if not m.is_file():
+        raise InputError(f"--corpus {p}: no manifest.jsonl found")
+    return m
+
+
+def _helper(name: str, cls: str, given: str | None, model_dir: Path, reasons: dict[str, str]) -> Any:
+    """Load a helper component given explicitly or found under the model folder; None (with a reason) if absent."""
+    from vividsound.checkpoint import load_component
+
+    folder = Path(given) if given else model_dir / name
+    if not folder.is_dir():
+        if given:
+            raise InputError(f"--{name} {folder}: not a folder")
+        reasons[name] = f"no {name} (pass --{name} DIR; {folder} does not exist)"
+        return None
+    return load_component(folder, expected=cls)
+
+
+def load_components(args: argparse.Namespace) -> Any:
+    """Build :class:`~vividsound.eval.runner.Components` from the command-line arguments."""
+    from vividsound.eval.runner import Components
+
+    model_dir = Path(args.model)
+    if not model_dir.is_dir():
+        raise InputError(f"--model {model_dir}: not a folder")
+    try:
+        pipeline = importlib.import_module("vividsound.pipeline")
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith("vividsound"):
+            raise InputError("this build has no vividsound.pipeline (TextToSound); cannot generate") from None
+        raise
+    reasons: dict[str, str] = {}
+    comp = Components(generator=pipeline.TextToSound.from_pretrained(str(model_dir)), reasons=reasons)
+    comp.tagger = _helper("tagger", "Tagger", args.tagger, model_dir, reasons)
+    comp.captioner = _helper("captioner", "Captioner", args.captioner, model_dir, reasons)
+    comp.clap = _helper("clap", "CLAP", args.clap, model_dir, reasons)
+
+    if args.no_aisfx:
+        reasons["aisfx"] = "skipped (--no-aisfx)"
+    else:
+        from vividsound.errors import CheckpointError
+        from vividsound.eval.aisfx import load_aisfx
+
+        try:
+            comp.aisfx = load_aisfx()
+        except CheckpointError as e:
+            reasons["aisfx"] = str(e)
+
+    from vividsound.eval.spice import spice, spice_availability
+
+    avail = spice_availability()
+    if avail.available:
+        comp.spice = spice
+    else:
+        reasons["spice"] = avail.reason
+
+    try:
+        comp.probe_checker = importlib.import_module("vividsound.data.probes").check
+    except (ImportError, AttributeError) as e:
+        reasons["probe_checker"] = f"vividsound.data.probes.check is not importable ({e})"
+    return comp
+
+
+def run(args: argparse.Namespace) -> int:
+    from vividsound.data.manifest import read_manifest
+    from vividsound.eval.runner import EvalConfig, evaluate, read_probes
+
+    cfg = EvalConfig(split=args.split, num_samples=args.num_samples, max_items=args.max_items,
+                     duration=args.duration, seed=args.seed, top_k=args.top_k, top_p=args.top_p,
+                     temperature=args.temperature, cfg_scale=args.cfg_scale)
+    mpath = manifest_path(args.corpus)
+    items = read_manifest(mpath, split=args.split)
+    if not items:
+        raise InputError(f"--split {args.split}: the manifest {mpath} has no items in this split")
+    probes = read_probes(args.probes) if args.probes else None
+    comp = load_components(args)
+    meta = {"model": str(args.model), "corpus": str(mpath), "split": args.split,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    report = evaluate(comp, items, mpath.parent, args.out, cfg, probes, meta=meta,
+                      show_progress=not args.no_progress)
+    out = Path(args.out)
+    print(f"wrote {out / 'report.json'}, {out / 'report.md'}, {out / 'spectrograms.png'} "
+          f"({report['num_items']} items)")
+    return 0

@@ -1,0 +1,121 @@
+"""Writing the evaluation report: ``report.md`` (tables a reader can scan) and the spectrogram grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["format_value", "write_markdown", "write_grid"]
+
+
+def format_value(v: Any) -> str:
+    """A metric value for a table cell: numbers with 4 significant digits, reasons shortened."""
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, (int, float)):
+        return f"{v:.4g}"
+    s = str(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def write_markdown(path: str | Path, report: dict[str, Any]) -> Path:
+    """Render ``report`` (as built by :func:`vividsound.eval.runner.evaluate`) as Markdown."""
+    info = report["metrics"]
+    systems: dict[str, dict[str, Any]] = report["systems"]
+    lines = ["# vividsound evaluation", ""]
+    for key in ("model", "corpus", "created", "split"):
+        if key in report:
+            lines.append(f"- {key}: `{report[key]}`")
+    cfg = report.get("config", {})
+    lines += [f"- items: {report['num_items']}, samples per caption: {cfg.get('num_samples')}, "
+              f"seed: {cfg.get('seed')}", ""]
+    lines += ["## Metrics", "",
+              "Rows: **Generated** (the model), **Original** (the reference audio itself: the best attainable "
+              "value), **Shuffled references** (another item's reference audio: the mismatched caption-audio "
+              "control). Arrows give the better direction.", ""]
+    keys = list(info)
+    lines.append("| metric | " + " | ".join(systems) + " |")
+    lines.append("|---|" + "---|" * len(systems))
+    for k in keys:
+        arrow = "↑" if info[k]["better"] == "higher" else "↓"
+        cells = [format_value(systems[s].get(k, "")) for s in systems]
+        lines.append(f"| {info[k]['label']} {arrow} | " + " | ".join(cells) + " |")
+    lines.append("")
+
+    probes = report.get("probes")
+    lines += ["## Probes", ""]
+    if isinstance(probes, dict):
+        lines += ["| probe type | accuracy | clips |", "|---|---|---|"]
+        for t, acc in probes["accuracy_by_type"].items():
+            lines.append(f"| {t} | {format_value(acc)} | {probes['count_by_type'][t]} |")
+        lines += [f"| all | {format_value(probes['accuracy'])} | |", ""]
+    else:
+        lines += [str(probes), ""]
+
+    reasons = report.get("unavailable_components") or {}
+    if reasons:
+        lines += ["## Unavailable", ""] + [f"- {k}: {v}" for k, v in reasons.items()] + [""]
+    lines += ["## Notes", "",
+              "- PSNR is on SpecVQGAN-normalised log-mels; identical spectrograms are reported as the cap "
+              f"({format_value(_cap())} dB).",
+              "- FD, MMKL and KL compare each row with the reference set, so the Original row is 0 by "
+              "construction; the Shuffled row has the same set-level FD as Original.",
+              "- MMKL: per-class Bernoulli KL(reference || generation) of the tagger's sigmoid outputs, "
+              "averaged over classes and pairs.", ""]
+    for a in report.get("attribution", []):
+        lines += ["## Attribution", "", a, ""]
+    items = report.get("items", [])
+    if items and "captions_back" in items[0]:
+        lines += ["## Captions back (first items)", "", "| prompt | generated audio captioned as |", "|---|---|"]
+        for rec in items[:10]:
+            lines.append(f"| {rec['prompt']} | {rec['captions_back'][0]} |")
+        lines.append("")
+    p = Path(path)
+    p.write_text("\n".join(lines), encoding="utf-8")
+    return p
+
+
+def _cap() -> float:
+    from vividsound.eval.metrics import PSNR_CAP_DB
+
+    return PSNR_CAP_DB
+
+
+def write_grid(path: str | Path, rows: Sequence[tuple[str, np.ndarray, Sequence[np.ndarray]]]) -> Path:
+    """A PNG grid: one row per item, the reference log-mel first, then its generated samples.
+
+    Args:
+        rows: (title, reference log-mel (n_mels, T), generated log-mels [(n_mels, T'), ...]).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        raise ValueError("write_grid needs at least one row")
+    ncols = 1 + max(len(g) for _, _, g in rows)
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(3.2 * ncols, 2.4 * len(rows)), squeeze=False)
+    for r, (title, ref, gens) in enumerate(rows):
+        vmin = float(np.min(ref))
+        vmax = float(np.max(ref)) if np.max(ref) > vmin else vmin + 1.0
+        for c in range(ncols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                mel, label = ref, "reference"
+            elif c - 1 < len(gens):
+                mel, label = gens[c - 1], f"generated {c}"
+            else:
+                ax.axis("off")
+                continue
+            ax.imshow(np.asarray(mel), origin="lower", aspect="auto", vmin=vmin, vmax=vmax, cmap="magma")
+            ax.set_title(label if c else f"{label}: {title[:40]}", fontsize=8)
+    fig.tight_layout()
+    p = Path(path)
+    fig.savefig(p, dpi=80)
+    plt.close(fig)
+    return p

@@ -1,0 +1,495 @@
+"""The evaluation runner: generate for a corpus split, extract features, score, write the report.
+
+Three rows are scored with the same code (Li et al. 2023, Table 3 has the "Original" row):
+
+* **Generated**: N samples per caption from the generator, compared with the item's reference clip;
+* **Original**: the reference clip itself as the "generation" (the best attainable value; PSNR is
+  the cap, FD / MMKL / KL are 0 by construction, the text-dependent scores are informative);
+* **Shuffled references**: the reference clip of the *next* item (a derangement) paired with this
+  item's caption and reference — the mismatched caption-audio control. A metric that does not rank
+  Original above Shuffled does not measure caption-audio agreement.
+
+Features are computed from waveforms with each helper model's own ``MelConfig`` (one front end for
+generated and reference audio). A metric whose model is missing is reported as
+``"unavailable: <reason>"``; a metric that cannot apply (diversity with one sample) as ``"n/a: <reason>"``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from vividsound.audio import MelConfig, MelSpectrogram, load_audio, num_frames, save_audio
+from vividsound.data.manifest import ManifestItem
+from vividsound.errors import InputError
+from vividsound.eval import metrics as M
+from vividsound.eval.cider import cider_d
+from vividsound.eval.interfaces import Captioner, Clap, Generator, Tagger
+
+__all__ = ["EvalConfig", "Components", "Features", "evaluate", "score_system", "extract_features",
+           "METRIC_INFO", "read_probes"]
+
+Value = Any  # float, or a string "unavailable: ..." / "n/a: ..."
+
+# metric key -> (label in report.md, "higher" or "lower" is better)
+METRIC_INFO: dict[str, tuple[str, str]] = {
+    "psnr": ("PSNR (dB)", "higher"),
+    "fd_tagger": ("FD tagger", "lower"),
+    "mmkl": ("MMKL", "lower"),
+    "is_tagger": ("IS tagger", "higher"),
+    "fd_aisfx": ("FD aisfx", "lower"),
+    "kl_aisfx": ("KL aisfx", "lower"),
+    "is_aisfx": ("IS aisfx", "higher"),
+    "clap_score": ("CLAP score", "higher"),
+    "class_relevance": ("class relevance", "higher"),
+    "cider_d": ("CIDEr-D", "higher"),
+    "spice": ("SPICE", "higher"),
+    "diversity_tagger": ("diversity tagger (cos)", "higher"),
+    "diversity_mel": ("diversity mel (rms)", "higher"),
+}
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Settings of one evaluation run (saved into report.json)."""
+
+    split: str = "test"  # manifest split to evaluate
+    num_samples: int = 1  # generations per caption (>= 2 for diversity)
+    max_items: int | None = None  # evaluate only the first items of the split
+    duration: float | None = None  # seconds per generation; None: the reference clip's length, clamped
+    min_duration: float = 1.0  # clamp for reference-length durations, seconds
+    max_duration: float = 10.0  # clamp for reference-length durations, seconds
+    seed: int = 0  # item i is generated with seed + i
+    top_k: int | None = None  # sampler settings passed to the generator unchanged
+    top_p: float | None = None
+    temperature: float = 1.0
+    cfg_scale: float = 1.0
+    relevance_k: int = 5  # top-k of the tagger for class relevance
+    is_splits: int = 10  # Inception score splits (at most one per 10 clips, see _is_splits)
+    aisfx_head: str = "ucsMixed"  # aisfx softmax head for KL and IS
+    grid_items: int = 4  # items shown in the spectrogram grid
+    grid_samples: int = 3  # generated samples per item in the grid
+
+    def __post_init__(self) -> None:
+        if self.num_samples < 1:
+            raise InputError(f"num_samples must be >= 1, got {self.num_samples}")
+        if self.max_items is not None and self.max_items < 1:
+            raise InputError(f"max_items must be >= 1, got {self.max_items}")
+        if self.duration is not None and not self.duration > 0:
+            raise InputError(f"duration must be > 0 seconds, got {self.duration}")
+
+
+@dataclass
+class Components:
+    """The models an evaluation uses; ``None`` ones make their metrics "unavailable" with ``reasons[name]``."""
+
+    generator: Generator | None
+    tagger: Tagger | None = None
+    captioner: Captioner | None = None
+    clap: Clap | None = None
+    aisfx: Any = None  # vividsound.eval.aisfx.AisfxModel
+    probe_checker: Callable[..., bool] | None = None
+    spice: Callable[[Sequence[str], Sequence[Sequence[str]]], tuple[float, list[float]]] | None = None
+    reasons: dict[str, str] = field(default_factory=dict)  # component -> why it is missing
+
+    def reason(self, name: str) -> str:
+        return "unavailable: " + self.reasons.get(name, f"no {name} given")
+
+
+@dataclass
+class Features:
+    """Per-clip features of one row: I items, S clips per item (arrays are (I, S, ...))."""
+
+    mels: list[np.ndarray]  # I arrays (S, n_mels, T_i): log-mels in the generator's MelConfig
+    tag_emb: np.ndarray | None = None  # (I, S, D)
+    tag_probs: np.ndarray | None = None  # (I, S, C)
+    aisfx_emb: np.ndarray | None = None  # (I, S, 512)
+    aisfx_probs: np.ndarray | None = None  # (I, S, K)
+    clap_audio: np.ndarray | None = None  # (I, S, D)
+    captions: list[list[str]] | None = None  # I lists of S captions
+
+    def rolled(self, shift: int = 1) -> "Features":
+        """The features of item ``(i + shift) % I`` at position i (the shuffled-references control)."""
+        def r(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else np.roll(a, -shift, axis=0)
+        n = len(self.mels)
+        idx = [(i + shift) % n for i in range(n)]
+        return Features(mels=[self.mels[j] for j in idx], tag_emb=r(self.tag_emb), tag_probs=r(self.tag_probs),
+                        aisfx_emb=r(self.aisfx_emb), aisfx_probs=r(self.aisfx_probs), clap_audio=r(self.clap_audio),
+                        captions=None if self.captions is None else [self.captions[j] for j in idx])
+
+
+# --------------------------------------------------------------------------------------------------
+# Feature extraction
+# --------------------------------------------------------------------------------------------------
+
+class _FrontEnds:
+    """Cached mel front ends per MelConfig; resamples waveforms to each config's rate."""
+
+    def __init__(self) -> None:
+        self._mels: dict[MelConfig, MelSpectrogram] = {}
+
+    def log_mel(self, wav: torch.Tensor, sr: int, cfg: MelConfig) -> torch.Tensor:
+        """(S, N) waveform at ``sr`` -> (S, n_mels, T) log-mel in ``cfg``."""
+        if sr != cfg.sample_rate:
+            import soxr
+
+            x = wav.detach().cpu().float().numpy()
+            wav = torch.from_numpy(np.stack([soxr.resample(w, sr, cfg.sample_rate, quality="HQ") for w in x]))
+        if cfg not in self._mels:
+            self._mels[cfg] = MelSpectrogram(cfg)
+        with torch.no_grad():
+            return self._mels[cfg](wav.float())
+
+
+def _arr(x: Any, name: str, rows: int) -> np.ndarray:
+    a = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
+    if a.ndim != 2 or a.shape[0] != rows:
+        raise InputError(f"{name} returned shape {a.shape}, expected ({rows}, D)")
+    return a
+
+
+def extract_features(comp: Components, wavs: Sequence[torch.Tensor], sr: int, mels: Sequence[np.ndarray],
+                     fe: _FrontEnds | None = None, aisfx_head: str = "ucsMixed",
+                     progress: Callable[[Any], Any] = lambda x: x) -> Features:
+    """Run every available helper model on I items of S clips each.
+
+    Args:
+        comp: the helper models.
+        wavs: I waveforms (S, N_i) at ``sr``.
+        sr: sample rate of ``wavs``.
+        mels: I log-mels (S, n_mels, T_i) kept for PSNR and mel diversity.
+    """
+    fe = fe or _FrontEnds()
+    te, tp, ae, ap, ca, caps = [], [], [], [], [], []
+    for wav in progress(wavs):
+        s = wav.shape[0]
+        with torch.no_grad():
+            if comp.tagger is not None:
+                lm = fe.log_mel(wav, sr, comp.tagger.mel_config)
+                te.append(_arr(comp.tagger.embed(lm), "tagger.embed", s))
+                tp.append(_arr(comp.tagger.predict(lm), "tagger.predict", s))
+            if comp.aisfx is not None:
+                out = comp.aisfx.embed_audio(wav, sr)
+                ae.append(out.embedding.double().numpy())
+                ap.append(out.probs[aisfx_head].double().numpy())
+            if comp.clap is not None:
+                ca.append(_arr(comp.clap.embed_audio(fe.log_mel(wav, sr, comp.clap.mel_config)), "clap.embed_audio", s))
+            if comp.captioner is not None:
+                c = list(comp.captioner.caption(fe.log_mel(wav, sr, comp.captioner.mel_config)))
+                if len(c) != s:
+                    raise InputError(f"captioner.caption returned {len(c)} captions for {s} clips")
+                caps.append([str(x) for x in c])
+    stack = lambda xs: np.stack(xs) if xs else None  # noqa: E731
+    return Features(mels=list(mels), tag_emb=stack(te), tag_probs=stack(tp), aisfx_emb=stack(ae),
+                    aisfx_probs=stack(ap), clap_audio=stack(ca), captions=caps or None)
+
+
+# --------------------------------------------------------------------------------------------------
+# Scoring one row
+# --------------------------------------------------------------------------------------------------
+
+def _guard(fn: Callable[[], float]) -> Value:
+    """Run a metric; a metric that cannot apply to these inputs is reported, never invented."""
+    try:
+        return float(fn())
+    except InputError as e:
+        return f"n/a: {e}"
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    return a.reshape(-1, a.shape[-1])
+
+
+def _is_splits(n_clips: int, cfg: EvalConfig) -> int:
+    """Inception-score splits: each needs enough clips for its marginal, so at least 10 clips per split
+    (with one clip per split the score is 1 whatever the audio)."""
+    return max(1, min(cfg.is_splits, n_clips // 10))
+
+
+def score_system(ref: Features, sys: Features, captions: Sequence[Sequence[str]], comp: Components,
+                 text_emb: np.ndarray | None, targets: list[list[int]] | None, cfg: EvalConfig) -> dict[str, Value]:
+    """All metrics of one row: ``sys`` (I items x S clips) against the references ``ref`` (S = 1).
+
+    Args:
+        captions: I lists of reference captions; the first one is the prompt.
+        text_emb: (I, D) CLAP text embeddings of the prompts, or None.
+        targets: for each item, the tagger class indices named by its tags, or None.
+    """
+    out: dict[str, Value] = {}
+    n_items = len(sys.mels)
+    s = sys.mels[0].shape[0]
+
+    def psnr_all() -> float:
+        vals = []
+        for g, r in zip(sys.mels, ref.mels):
+            t = min(g.shape[-1], r.shape[-1])
+            vals.append(M.psnr_per_item(g[..., :t], np.broadcast_to(r[:1, :, :t], g[..., :t].shape)))
+        return float(np.concatenate(vals).mean())
+
+    out["psnr"] = _guard(psnr_all)
+
+    no_tag = comp.reason("tagger")
+    if sys.tag_emb is not None and ref.tag_emb is not None and sys.tag_probs is not None and ref.tag_probs is not None:
+        out["fd_tagger"] = _guard(lambda: M.frechet_distance_features(_flat(ref.tag_emb), _flat(sys.tag_emb)))
+        out["mmkl"] = _guard(lambda: M.mmkl(ref.tag_probs[:, 0], sys.tag_probs))
+        p = _flat(sys.tag_probs)
+        out["is_tagger"] = _guard(lambda: M.inception_score(p / np.clip(p.sum(1, keepdims=True), 1e-12, None),
+                                                            _is_splits(len(p), cfg)).mean)
+    else:
+        out.update(fd_tagger=no_tag, mmkl=no_tag, is_tagger=no_tag)
+
+    if sys.aisfx_emb is not None and ref.aisfx_emb is not None:
+        out["fd_aisfx"] = _guard(lambda: M.frechet_distance_features(_flat(ref.aisfx_emb), _flat(sys.aisfx_emb)))
+        out["kl_aisfx"] = _guard(lambda: M.categorical_kl(ref.aisfx_probs[:, 0], sys.aisfx_probs))
+        pa = _flat(sys.aisfx_probs)
+        out["is_aisfx"] = _guard(lambda: M.inception_score(pa, _is_splits(len(pa), cfg)).mean)
+    else:
+        out.update(fd_aisfx=comp.reason("aisfx"), kl_aisfx=comp.reason("aisfx"), is_aisfx=comp.reason("aisfx"))
+
+    if sys.clap_audio is not None and text_emb is not None:
+        out["clap_score"] = _guard(lambda: M.clap_score(_flat(sys.clap_audio), np.repeat(text_emb, s, axis=0)))
+    else:
+        out["clap_score"] = comp.reason("clap")
+
+    if sys.tag_probs is None:
+        out["class_relevance"] = no_tag
+    elif not targets or not any(targets):
+        out["class_relevance"] = "n/a: no item tag is one of the tagger's classes"
+    else:
+        rep = [t for t in targets for _ in range(s)]
+        out["class_relevance"] = _guard(lambda: M.class_relevance(_flat(sys.tag_probs), rep, cfg.relevance_k))
+
+    if sys.captions is None:
+        out["cider_d"] = out["spice"] = comp.reason("captioner")
+    else:
+        per_sample = [[sys.captions[i][k] for i in range(n_items)] for k in range(s)]
+        out["cider_d"] = float(np.mean([cider_d(c, captions).score for c in per_sample]))
+        if comp.spice is None:
+            out["spice"] = comp.reason("spice")
+        else:
+            from vividsound.eval.spice import SpiceUnavailable
+
+            try:
+                out["spice"] = float(np.mean([comp.spice(c, captions)[0] for c in per_sample]))
+            except SpiceUnavailable as e:
+                out["spice"] = f"unavailable: {e}"
+
+    one = f"n/a: {s} sample per caption (use --num-samples >= 2)"
+    if s < 2:
+        out["diversity_tagger"] = out["diversity_mel"] = one
+    else:
+        out["diversity_tagger"] = (no_tag if sys.tag_emb is None
+                                   else _guard(lambda: M.pairwise_diversity(sys.tag_emb, "cosine")))
+
+        def mel_div() -> float:
+            vals = [M.pairwise_diversity(M.normalize_log_mel(m).reshape(1, s, -1), "l2") / math.sqrt(m[0].size)
+                    for m in sys.mels]
+            return float(np.mean(vals))
+
+        out["diversity_mel"] = _guard(mel_div)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Generation and probes
+# --------------------------------------------------------------------------------------------------
+
+def _safe_name(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", s)[:80] or "item"
+
+
+def item_duration(item: ManifestItem, ref_seconds: float, cfg: EvalConfig) -> float:
+    """Seconds to generate for an item: the fixed ``cfg.duration`` or the reference length, clamped."""
+    if cfg.duration is not None:
+        return float(cfg.duration)
+    return float(min(max(ref_seconds, cfg.min_duration), cfg.max_duration))
+
+
+def generate_item(gen: Generator, prompt: str, duration: float, seed: int, cfg: EvalConfig,
+                  cache: Path | None) -> tuple[torch.Tensor, int, np.ndarray]:
+    """Generate ``cfg.num_samples`` clips for one prompt (or reuse a cached result of the same request).
+
+    Returns:
+        waveform (S, N), its sample rate, and the log-mel (S, n_mels, T) in the generator's MelConfig.
+    """
+    key = {"prompt": prompt, "duration": duration, "seed": seed, "num_samples": cfg.num_samples,
+           "top_k": cfg.top_k, "top_p": cfg.top_p, "temperature": cfg.temperature, "cfg_scale": cfg.cfg_scale}
+    if cache is not None and cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            if json.loads(str(z["key"])) == key:
+                return torch.from_numpy(z["waveform"]), int(z["sr"]), z["mel"]
+    out = gen([prompt], duration=duration, seed=seed, num_samples=cfg.num_samples, top_k=cfg.top_k,
+              top_p=cfg.top_p, temperature=cfg.temperature, cfg_scale=cfg.cfg_scale)
+    wav = out.waveform.detach().cpu().float()
+    if wav.dim() != 2 or wav.shape[0] != cfg.num_samples:
+        raise InputError(f"generator returned waveform of shape {tuple(wav.shape)}, expected ({cfg.num_samples}, N)")
+    sr = int(out.sample_rate)
+    mel_t = getattr(out, "mel", None)
+    if mel_t is None:  # no decoded spectrogram: take the mel of the waveform in the generator's config
+        mel_t = _FrontEnds().log_mel(wav, sr, gen.mel_config)
+    mel = mel_t.detach().cpu().double().numpy()
+    if cache is not None:
+        tmp = cache.with_name(cache.stem + ".tmp.npz")
+        np.savez(tmp, waveform=wav.numpy(), sr=np.int64(sr), mel=mel, key=np.str_(json.dumps(key)))
+        tmp.replace(cache)
+    return wav, sr, mel
+
+
+def read_probes(folder: str | Path) -> list[dict[str, Any]]:
+    """Probes of a probe folder's ``probes.jsonl``; each needs ``id``, ``type``, ``prompt`` and ``truth``."""
+    p = Path(folder) / "probes.jsonl"
+    if not p.is_file():
+        raise InputError(f"probes file not found: {p}")
+    probes = []
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{p}:{n}: invalid JSON ({e.msg})") from None
+        missing = [k for k in ("id", "type", "prompt", "truth") if k not in d]
+        if missing:
+            raise InputError(f"{p}:{n}: probe lacks field(s) {missing}")
+        probes.append(d)
+    return probes
+
+
+def run_probes(gen: Generator, check: Callable[..., bool], probes: list[dict[str, Any]], cfg: EvalConfig,
+               progress: Callable[[Any], Any] = lambda x: x) -> dict[str, Any]:
+    """Generate each probe's prompt ``cfg.num_samples`` times and report the checker's pass rate per type."""
+    by_type: dict[str, list[bool]] = {}
+    for k, probe in enumerate(progress(probes)):
+        dur = float(probe.get("duration") or cfg.duration or 5.0)
+        out = gen([probe["prompt"]], duration=dur, seed=cfg.seed + k, num_samples=cfg.num_samples, top_k=cfg.top_k,
+                  top_p=cfg.top_p, temperature=cfg.temperature, cfg_scale=cfg.cfg_scale)
+        wav = out.waveform.detach().cpu().float().numpy()
+        for w in wav:
+            by_type.setdefault(str(probe["type"]), []).append(bool(check(w, int(out.sample_rate), probe)))
+    acc = {t: float(np.mean(v)) for t, v in sorted(by_type.items())}
+    total = [x for v in by_type.values() for x in v]
+    return {"accuracy_by_type": acc, "count_by_type": {t: len(v) for t, v in sorted(by_type.items())},
+            "accuracy": float(np.mean(total)) if total else "n/a: no probes"}
+
+
+# --------------------------------------------------------------------------------------------------
+# The whole run
+# --------------------------------------------------------------------------------------------------
+
+def evaluate(comp: Components, items: Sequence[ManifestItem], corpus_root: str | Path, out_dir: str | Path,
+             cfg: EvalConfig, probes: list[dict[str, Any]] | None = None, *, meta: dict[str, Any] | None = None,
+             show_progress: bool = True) -> dict[str, Any]:
+    """Generate for every item, score the three rows, run the probes and write the report folder.
+
+    Args:
+        comp: generator and helper models (``comp.generator`` is required).
+        items: the corpus items to evaluate (already filtered to the split).
+        corpus_root: folder that item audio paths are relative to.
+        out_dir: the report folder (created): report.json, report.md, spectrograms.png, cache/.
+        probes: probes from :func:`read_probes`, or None.
+        meta: extra fields for report.json (model and corpus paths, ...).
+
+    Returns:
+        The report as a dict (as written to report.json).
+    """
+    from vividsound.eval.report import write_grid, write_markdown
+
+    if comp.generator is None:
+        raise InputError("evaluate needs a generator")
+    items = list(items)[: cfg.max_items] if cfg.max_items else list(items)
+    if len(items) < 2:
+        raise InputError(f"evaluation needs at least 2 items in split {cfg.split!r}, got {len(items)}")
+    out = Path(out_dir)
+    (out / "cache").mkdir(parents=True, exist_ok=True)
+    (out / "audio").mkdir(exist_ok=True)
+    if show_progress:
+        from tqdm import tqdm
+
+        progress = lambda xs, desc="": tqdm(xs, desc=desc, unit="item")  # noqa: E731
+    else:
+        progress = lambda xs, desc="": xs  # noqa: E731
+
+    gcfg = comp.generator.mel_config
+    fe = _FrontEnds()
+    ref_wavs, ref_mels, gen_wavs, gen_mels, per_item = [], [], [], [], []
+    gen_sr = None
+    for i, item in enumerate(progress(items, "generate")):
+        ref = load_audio(item.audio_path(corpus_root), gcfg.sample_rate)
+        dur = item_duration(item, len(ref) / gcfg.sample_rate, cfg)
+        n = int(round(dur * gcfg.sample_rate))
+        ref = np.pad(ref, (0, max(0, n - len(ref))))[:n]
+        ref_t = torch.from_numpy(ref)[None]
+        ref_wavs.append(ref_t)
+        ref_mels.append(fe.log_mel(ref_t, gcfg.sample_rate, gcfg).double().numpy())
+        seed = cfg.seed + i
+        wav, sr, mel = generate_item(comp.generator, item.captions[0], dur, seed, cfg,
+                                     out / "cache" / f"{i:05d}_{_safe_name(item.id)}.npz")
+        if gen_sr is not None and sr != gen_sr:
+            raise InputError(f"generator changed its sample rate from {gen_sr} to {sr}")
+        gen_sr = sr
+        gen_wavs.append(wav)
+        gen_mels.append(mel)
+        save_audio(out / "audio" / f"{i:05d}_{_safe_name(item.id)}.wav", wav[0], sr,
+                   {"prompt": item.captions[0], "seed": seed, "item": item.id})
+        per_item.append({"id": item.id, "prompt": item.captions[0], "seed": seed, "duration": dur})
+    assert gen_sr is not None
+    if abs(gen_mels[0].shape[-1] - num_frames(gen_wavs[0].shape[-1], gcfg)) > 2:
+        meta = {**(meta or {}), "warning": "generator mel length differs from its waveform's mel length"}
+
+    ref_f = extract_features(comp, ref_wavs, gcfg.sample_rate, ref_mels, fe, cfg.aisfx_head,
+                             lambda x: progress(x, "features (reference)"))
+    gen_f = extract_features(comp, gen_wavs, gen_sr, gen_mels, fe, cfg.aisfx_head,
+                             lambda x: progress(x, "features (generated)"))
+    captions = [list(it.captions) for it in items]
+    text_emb = None
+    if comp.clap is not None:
+        text_emb = _arr(comp.clap.embed_text([c[0] for c in captions]), "clap.embed_text", len(items))
+    targets = None
+    if comp.tagger is not None:
+        index = {t: k for k, t in enumerate(comp.tagger.tags)}
+        targets = [[index[t] for t in it.tags if t in index] for it in items]
+
+    rows = {
+        "Generated": score_system(ref_f, gen_f, captions, comp, text_emb, targets, cfg),
+        "Original": score_system(ref_f, ref_f, captions, comp, text_emb, targets, cfg),
+        "Shuffled references": score_system(ref_f, ref_f.rolled(1), captions, comp, text_emb, targets, cfg),
+    }
+    if gen_f.captions is not None:
+        for rec, caps in zip(per_item, gen_f.captions):
+            rec["captions_back"] = caps
+
+    if probes is None:
+        probe_report: Any = "n/a: no --probes folder given"
+    elif comp.probe_checker is None:
+        probe_report = comp.reason("probe_checker")
+    else:
+        probe_report = run_probes(comp.generator, comp.probe_checker, probes, cfg, lambda x: progress(x, "probes"))
+
+    from vividsound.eval.aisfx import ATTRIBUTION
+
+    report = {
+        "format_version": 1,
+        **(meta or {}),
+        "config": asdict(cfg),
+        "num_items": len(items),
+        "metrics": {k: {"label": v[0], "better": v[1]} for k, v in METRIC_INFO.items()},
+        "systems": rows,
+        "probes": probe_report,
+        "unavailable_components": dict(comp.reasons),
+        "attribution": [ATTRIBUTION] if comp.aisfx is not None else [],
+        "items": per_item,
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_markdown(out / "report.md", report)
+    write_grid(out / "spectrograms.png",
+               [(per_item[i]["prompt"], ref_mels[i][0], list(gen_mels[i][: cfg.grid_samples]))
+                for i in range(min(cfg.grid_items, len(items)))])
+    return report
