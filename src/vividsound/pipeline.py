@@ -115,8 +115,9 @@ class TextToSound:
     """Text-to-sound pipeline. Build with :meth:`from_pretrained`; call to generate."""
 
     def __init__(self, text_encoder: TextEncoder, gpt: ConditionalGPT, vqgan: VQGAN, vocoder: torch.nn.Module,
-                 defaults: SamplingDefaults | None = None, name: str = "custom") -> None:
+                 defaults: SamplingDefaults | None = None, name: str = "custom", compile: bool = False) -> None:
         self.text_encoder, self.gpt, self.vqgan, self.vocoder = text_encoder, gpt, vqgan, vocoder
+        self.compile = compile  # torch.compile the GPT's per-token step (CUDA graphs on a GPU)
         self.defaults = defaults or SamplingDefaults()
         self.name = name
         self.mel_config: MelConfig = check_same_mel({"vqgan": vqgan.config.mel, "vocoder": vocoder.config.mel})
@@ -164,11 +165,13 @@ class TextToSound:
     # ------------------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None, *, device: str | torch.device = "cpu",
-                        vocoder: str | os.PathLike | None = None) -> "TextToSound":
+                        vocoder: str | os.PathLike | None = None, compile: bool = False) -> "TextToSound":
         """Load a pipeline folder (default: the model bundled with the package).
 
         Args:
             vocoder: replace the pipeline's vocoder: ``hifigan``, ``griffinlim`` or a component folder.
+            compile: compile the GPT's per-token step with ``torch.compile`` (worth it on a GPU for many
+                clips; the first generation pays the compilation).
         """
         if path is None:
             path = DEFAULT_MODEL_DIR
@@ -206,7 +209,7 @@ class TextToSound:
             defaults = SamplingDefaults(**meta.get("defaults", {}))
         except TypeError as e:
             raise CheckpointError(f"{meta_path}: bad defaults ({e})") from None
-        pipe = cls(text, gpt, vqgan, voc, defaults=defaults, name=str(meta.get("name", root.name)))
+        pipe = cls(text, gpt, vqgan, voc, defaults=defaults, name=str(meta.get("name", root.name)), compile=compile)
         return pipe.to(device)
 
     @staticmethod
@@ -278,7 +281,8 @@ class TextToSound:
         feats = self.text_encoder(prompts).to(self.device)
         it = self.gpt.generate_iter(feats.features, feats.mask, columns * self.gpt.config.rows, seeds=seeds,
                                     top_k=settings["top_k"], top_p=settings["top_p"],
-                                    temperature=settings["temperature"], cfg_scale=settings["cfg_scale"])
+                                    temperature=settings["temperature"], cfg_scale=settings["cfg_scale"],
+                                    compile=self.compile)
         toks = []
         for tok in it:
             toks.append(tok)

@@ -115,3 +115,11 @@ def test_limits():
         gpt.generate(torch.zeros(3, 4, 7), m, 5, seeds=[0, 1, 2])
     with pytest.raises(ValueError, match="divisible"):
         GPTConfig(n_embd=10, n_head=3)
+
+
+@pytest.mark.slow
+def test_compiled_step_gives_the_same_tokens():
+    gpt = _gpt()
+    c, m = _cond()
+    kw = dict(seeds=[1, 2, 3], top_k=10, cfg_scale=2.0)
+    assert torch.equal(gpt.generate(c, m, 25, **kw), gpt.generate(c, m, 25, compile=True, **kw))

@@ -68,10 +68,16 @@ class SelfAttention(nn.Module):
         self.dropout = cfg.dropout
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, cache: KVCache | None = None,
-                layer: int = 0) -> torch.Tensor:
+                layer: int = 0, pos: torch.Tensor | None = None) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)  # (B, H, T, hd)
-        if cache is not None:
+        if cache is not None and pos is not None:
+            # Static-shape decoding: write at ``pos`` (a device tensor) and attend over the whole
+            # buffer under ``mask``; no Python-side lengths, so the step can be captured in a graph.
+            cache.k[layer].index_copy_(2, pos.view(1), k)
+            cache.v[layer].index_copy_(2, pos.view(1), v)
+            k, v = cache.k[layer], cache.v[layer]
+        elif cache is not None:
             s = cache.length
             cache.k[layer, :, :, s : s + T] = k
             cache.v[layer, :, :, s : s + T] = v
@@ -92,8 +98,9 @@ class Block(nn.Module):
                                  nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias), nn.Dropout(cfg.dropout))
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, cache: KVCache | None = None, layer: int = 0):
-        x = x + self.drop(self.attn(self.ln1(x), mask, cache, layer))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
+                pos: torch.Tensor | None = None):
+        x = x + self.drop(self.attn(self.ln1(x), mask, cache, layer, pos))
         return x + self.mlp(self.ln2(x))
 
 
@@ -219,7 +226,7 @@ class ConditionalGPT(nn.Module):
     def generate_iter(self, cond: torch.Tensor, cond_mask: torch.Tensor, n_tokens: int, *,
                       seeds: Sequence[int], top_k: int | None = None, top_p: float | None = None,
                       temperature: float = 1.0, cfg_scale: float = 1.0,
-                      prompt_tokens: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+                      prompt_tokens: torch.Tensor | None = None, compile: bool = False) -> Iterator[torch.Tensor]:
         """Yield sampled tokens (B,) one position at a time, using a static KV cache.
 
         Args:
@@ -229,6 +236,8 @@ class ConditionalGPT(nn.Module):
             cfg_scale: classifier-free guidance, logits = uncond + cfg_scale * (cond - uncond);
                 1.0 disables it (no unconditional pass is run).
             prompt_tokens: (B, P) known leading tokens (audio continuation); they are not yielded.
+            compile: run the per-token step through ``torch.compile`` (CUDA graphs on a GPU); the first
+                call pays the compilation.
         """
         c = self.config
         B = cond.shape[0]
@@ -253,21 +262,43 @@ class ConditionalGPT(nn.Module):
         if P:
             pt = prompt_tokens.to(device)
             x = torch.cat([x, self.tok_emb(torch.cat([pt, pt]) if guided else pt)], dim=1)
+        # Prefill: the prefix (and any prompt tokens) in one pass.
+        L = x.shape[1]
+        h = x + self.pos_emb[:L]
+        mask = self._attn_mask(key_mask[:, :L], 0, L)
+        for i, blk in enumerate(self.blocks):
+            h = blk(h, mask, cache, i)
+        cache.length = L
+        logits = self.head(self.ln_f(h[:, -1]))  # (R, V)
+        step = self._compiled_step() if compile else self._token_step
+        pos = torch.full((), L, dtype=torch.long, device=device)
         for t in range(n_tokens):
-            start = cache.length
-            L = x.shape[1]
-            h = x + self.pos_emb[start : start + L]
-            mask = self._attn_mask(key_mask[:, : start + L], start, L)
-            for i, blk in enumerate(self.blocks):
-                h = blk(h, mask, cache, i)
-            cache.length += L
-            logits = self.head(self.ln_f(h[:, -1]))  # (R, V)
+            if t:
+                logits = step(tok_in, pos, key_mask, cache)
+                pos += 1
             if guided:
                 lc, lu = logits[:B], logits[B:]
                 logits = lu + cfg_scale * (lc - lu)
             tok = self._pick(logits, noise[:, t], top_k, top_p, temperature)  # (B,)
             yield tok
-            x = self.tok_emb(torch.cat([tok, tok]) if guided else tok)[:, None]
+            tok_in = torch.cat([tok, tok]) if guided else tok
+
+    def _token_step(self, tok: torch.Tensor, pos: torch.Tensor, key_mask: torch.Tensor,
+                    cache: KVCache) -> torch.Tensor:
+        """One decoding step with static shapes: token ids (R,) at position ``pos`` -> logits (R, V)."""
+        h = (self.tok_emb(tok) + self.pos_emb.index_select(0, pos.view(1)))[:, None]  # (R, 1, E)
+        kpos = torch.arange(key_mask.shape[1], device=key_mask.device)
+        mask = ((kpos <= pos)[None] & key_mask)[:, None, None, :]  # (R, 1, 1, S)
+        for i, blk in enumerate(self.blocks):
+            h = blk(h, mask, cache, i, pos)
+        return self.head(self.ln_f(h[:, 0]))
+
+    def _compiled_step(self):
+        """``torch.compile`` of the decoding step (CUDA graphs on GPU via 'reduce-overhead')."""
+        if getattr(self, "_step_fn", None) is None:
+            mode = "reduce-overhead" if self.head.weight.is_cuda else "default"
+            self._step_fn = torch.compile(self._token_step, mode=mode, dynamic=False)
+        return self._step_fn
 
     @torch.no_grad()
     def generate(self, cond: torch.Tensor, cond_mask: torch.Tensor, n_tokens: int, **kw) -> torch.Tensor:
