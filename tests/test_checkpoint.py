@@ -126,7 +126,7 @@ def test_pipeline_json_problems(tiny_model_dir, tmp_path):
     with pytest.raises(CheckpointError, match="format version 2"):
         TextToSound.from_pretrained(bad)
     p.unlink()
-    with pytest.raises(CheckpointError, match="not a vividsound pipeline"):
+    with pytest.raises(CheckpointError, match="not a vividsound model"):
         TextToSound.from_pretrained(bad)
 
 

@@ -163,24 +163,31 @@ def save_component(model: torch.nn.Module, folder: str | Path, *, dtype: torch.d
     return atomic_write_dir(Path(folder), write)
 
 
-def read_component_config(folder: str | Path) -> dict[str, Any]:
-    """Read and check a component's ``config.json`` (format version, class)."""
-    folder = Path(folder)
+def read_versioned_json(folder: Path, name: str, what: str) -> dict[str, Any]:
+    """Read ``folder/name``, a JSON object whose ``format_version`` must be ours."""
     if not folder.is_dir():
-        raise CheckpointError(f"checkpoint folder not found: {folder}")
-    path = folder / CONFIG_NAME
+        raise CheckpointError(f"{what} folder not found: {folder}")
+    path = folder / name
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {folder} has no {CONFIG_NAME}")
+        raise CheckpointError(f"{folder} is not a vividsound {what} (no {name})")
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path} is not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or "class" not in meta or "config" not in meta:
-        raise CheckpointError(f"{path} lacks 'class' or 'config'")
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path} must hold a JSON object")
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{path} has format version {version!r}; this vividsound reads version "
                               f"{FORMAT_VERSION}")
+    return meta
+
+
+def read_component_config(folder: str | Path) -> dict[str, Any]:
+    """Read and check a component's ``config.json`` (format version, class)."""
+    meta = read_versioned_json(Path(folder), CONFIG_NAME, "checkpoint")
+    if "class" not in meta or "config" not in meta:
+        raise CheckpointError(f"{Path(folder) / CONFIG_NAME} lacks 'class' or 'config'")
     return meta
 
 

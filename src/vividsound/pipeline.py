@@ -28,7 +28,7 @@ import torch
 
 from vividsound import __version__
 from vividsound.audio import MelConfig, check_same_mel, save_audio
-from vividsound.checkpoint import FORMAT_VERSION, atomic_write_dir, load_component, save_component
+from vividsound.checkpoint import FORMAT_VERSION, atomic_write_dir, load_component, read_versioned_json, save_component
 from vividsound.errors import CheckpointError, InputError
 from vividsound.models.gpt import ConditionalGPT
 from vividsound.models.text import MAX_PROMPT_CHARS, TextEncoder, check_prompts
@@ -179,18 +179,8 @@ class TextToSound:
                 raise CheckpointError("no default model is installed yet in this version of vividsound; "
                                       "pass --model DIR (a pipeline folder made by `vividsound train`)")
         root = Path(path)
-        if not root.is_dir():
-            raise CheckpointError(f"model folder not found: {root}")
+        meta = read_versioned_json(root, PIPELINE_NAME, "model")
         meta_path = root / PIPELINE_NAME
-        if not meta_path.is_file():
-            raise CheckpointError(f"{root} is not a vividsound pipeline (no {PIPELINE_NAME})")
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise CheckpointError(f"{meta_path} is not valid JSON ({e})") from None
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise CheckpointError(f"{meta_path} has format version {meta.get('format_version')!r}; this "
-                                  f"vividsound reads version {FORMAT_VERSION}")
         comps = meta.get("components", {})
         missing = [c for c in COMPONENTS if c not in comps]
         if missing:
