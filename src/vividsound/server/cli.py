@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-prompts", type=int, default=d["max_prompts"].default, metavar="N",
                    help="prompts per request (default %(default)s)")
     p.add_argument("--max-samples", type=int, default=d["max_samples"].default, metavar="N",
-                   help="sounds per request, prompts x num_samples (default %(default)s)")
+                   help="variations per prompt, num_samples (default %(default)s)")
     p.add_argument("--max-results", type=int, default=d["max_results"].default, metavar="N",
                    help="results kept in the output folder; older ones are deleted (default %(default)s)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))

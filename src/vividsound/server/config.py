@@ -40,8 +40,8 @@ class ServerConfig:
     timeout_s: float = 120.0  # longest a request may wait + run; then 408
     max_duration: float | None = None  # seconds; None = the model's own limit
     max_prompt_chars: int | None = None  # None = the pipeline's limit
-    max_prompts: int = 8  # prompts in one request
-    max_samples: int = 8  # sounds in one request (prompts x num_samples)
+    max_prompts: int = 4  # prompts in one request
+    max_samples: int = 4  # variations per prompt (num_samples); a request makes up to prompts x samples
     max_results: int = 500  # result files kept in output_dir; the oldest are deleted beyond this
     max_body_bytes: int = 64 * 1024  # largest JSON body accepted (413 beyond)
 
@@ -90,7 +90,7 @@ class Limits:
     max_duration: float  # seconds per sound
     max_prompt_chars: int  # characters per prompt
     max_prompts: int  # prompts per request
-    max_samples: int  # sounds per request (prompts x num_samples)
+    max_samples: int  # variations per prompt (num_samples)
     max_top_k: int  # the model's codebook size
     max_queue: int  # waiting requests
     max_batch_rows: int  # sounds per model call
@@ -99,7 +99,7 @@ class Limits:
     max_seed: int = 2**63 - 1  # largest seed
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "max_sounds_per_request": self.max_prompts * self.max_samples}
 
 
 def resolve_limits(config: ServerConfig, model_info: dict[str, Any]) -> Limits:
@@ -111,7 +111,7 @@ def resolve_limits(config: ServerConfig, model_info: dict[str, Any]) -> Limits:
     if config.max_prompt_chars is not None:
         chars = min(chars, config.max_prompt_chars)
     samples = min(config.max_samples, int(model_info["max_samples_per_call"]))
-    return Limits(max_duration=duration, max_prompt_chars=chars, max_prompts=min(config.max_prompts, samples),
+    return Limits(max_duration=duration, max_prompt_chars=chars, max_prompts=config.max_prompts,
                   max_samples=samples, max_top_k=int(model_info["gpt"]["vocab_size"]), max_queue=config.max_queue,
                   max_batch_rows=config.max_batch_rows, timeout_s=config.timeout_s,
                   max_body_bytes=config.max_body_bytes)

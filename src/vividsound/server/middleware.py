@@ -106,6 +106,8 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
             out.append(f"{where}: unknown field (see GET /openapi.json for the allowed ones)")
             continue
         msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        if e.get("type") == "string_pattern_mismatch":
+            msg = "is blank; describe the sound, e.g. 'a dog barks'"
         got = e.get("input")
         shown = "" if not isinstance(got, (str, int, float, bool)) else f" (got {json.dumps(got)[:60]})"
         out.append(f"{where}: {msg}{shown}" if where != "body" else f"{msg}{shown}")

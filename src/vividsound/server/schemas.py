@@ -7,7 +7,7 @@ the server enforces.
 
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from vividsound.server.config import Limits
 
@@ -16,15 +16,27 @@ MEDIA_TYPES: dict[str, str] = {"wav": "audio/wav", "flac": "audio/flac"}
 EXAMPLE_PROMPT = "a dog barks while rain falls on a tin roof"
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON Schema counts 5.0 as an integer; accept it as 5 (strict mode otherwise refuses floats)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def whole_int(low: int, high: int) -> Any:
+    """A strict integer in [low, high] (no "5" strings, no booleans) that also takes 5.0 as 5."""
+    return Annotated[int, Field(ge=low, le=high), BeforeValidator(_whole_number)]
+
+
 class GenerateRequestBase(BaseModel):
     """Fields shared by every server's request model (the bounded ones are added per server)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
     format: AudioFormat = Field("wav", description="Audio file format of the results.")
-    response: Literal["auto", "audio", "json"] = Field(
-        "auto", description="`audio`: the audio bytes (one result only); `json`: links to every result; "
-                            "`auto`: audio for one result, JSON for several.")
+    response: Literal["auto", "json"] = Field(
+        "auto", description="`auto`: the audio bytes when the request makes one sound, else JSON with links; "
+                            "`json`: JSON with links, always.")
 
     def prompt_list(self) -> list[str]:
         """The prompts of this request, whether given as ``prompt`` or ``prompts``."""
@@ -34,23 +46,26 @@ class GenerateRequestBase(BaseModel):
 def make_request_model(limits: Limits) -> type[GenerateRequestBase]:
     """Build the ``GenerateRequest`` model whose bounds are this server's limits."""
     chars, max_prompts = limits.max_prompt_chars, limits.max_prompts
-    PromptText = Annotated[str, Field(min_length=1, max_length=chars)]
+    # pattern: at least one non-space character (blank prompts are refused by the pipeline too)
+    PromptText = Annotated[str, Field(min_length=1, max_length=chars, pattern=r"\S")]
 
     class GenerateRequest(GenerateRequestBase):
         """Text prompt(s) and sampler settings. Unset sampler settings use the model's defaults."""
 
         model_config = ConfigDict(extra="forbid", strict=True,
                                   json_schema_extra={"examples": [{"prompt": EXAMPLE_PROMPT, "duration": 1.0,
-                                                                   "seed": 7}]})
+                                                                   "seed": 7}],
+                                                     "oneOf": [{"required": ["prompt"]}, {"required": ["prompts"]}]})
 
-        prompt: Optional[str] = Field(None, min_length=1, max_length=chars,
+        # prompt/prompts may be absent but not null: the spec's oneOf below says exactly one is present.
+        prompt: str = Field(None, min_length=1, max_length=chars, pattern=r"\S",
                                       description=f"One prompt (1-{chars} characters). Give `prompt` or `prompts`.")
-        prompts: Optional[list[PromptText]] = Field(
+        prompts: list[PromptText] = Field(  # type: ignore[assignment]
             None, min_length=1, max_length=max_prompts,
             description=f"Several prompts (1-{max_prompts}, each 1-{chars} characters).")
         duration: Optional[float] = Field(None, gt=0, le=limits.max_duration, allow_inf_nan=False,
                                           description=f"Seconds of audio, 0 < duration <= {limits.max_duration}.")
-        top_k: Optional[int] = Field(None, ge=1, le=limits.max_top_k,
+        top_k: Optional[whole_int(1, limits.max_top_k)] = Field(None,  # type: ignore[valid-type]
                                      description=f"Sample among the k most likely codes, 1..{limits.max_top_k}.")
         top_p: Optional[float] = Field(None, gt=0, le=1, allow_inf_nan=False,
                                        description="Nucleus sampling mass, 0 < top_p <= 1.")
@@ -58,11 +73,11 @@ def make_request_model(limits: Limits) -> type[GenerateRequestBase]:
                                              description="Sampling temperature, 0 < t <= 100.")
         cfg_scale: Optional[float] = Field(None, ge=0, le=100, allow_inf_nan=False,
                                            description="Classifier-free guidance scale, 0..100 (1 = off).")
-        seed: Optional[int] = Field(None, ge=0, le=limits.max_seed,
+        seed: Optional[whole_int(0, limits.max_seed)] = Field(None,  # type: ignore[valid-type]
                                     description="Seed of the first sound; sound j of a prompt uses seed + j. "
                                                 "Unset: a random seed, returned with the result.")
-        num_samples: int = Field(1, ge=1, le=limits.max_samples,
-                                 description=f"Variations per prompt; prompts x num_samples <= {limits.max_samples}.")
+        num_samples: whole_int(1, limits.max_samples) = Field(1,  # type: ignore[valid-type]
+                                 description=f"Variations per prompt, 1..{limits.max_samples}.")
 
         @model_validator(mode="after")
         def _one_prompt_field(self) -> "GenerateRequest":
