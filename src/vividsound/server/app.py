@@ -87,8 +87,8 @@ def create_app(tts: Any, config: ServerConfig | None = None) -> FastAPI:
     """Build the app around a loaded pipeline ``tts`` (a :class:`~vividsound.pipeline.TextToSound`)."""
     config = config or ServerConfig()
     info = tts.info()
-    info["max_duration"] = float(tts.max_duration)  # info() rounds it (up, sometimes); limits need the true value
-    limits: Limits = resolve_limits(config, info)
+    # info() rounds max_duration (sometimes up); the limit is derived from the exact value.
+    limits: Limits = resolve_limits(config, {**info, "max_duration": float(tts.max_duration)})
     store = ResultStore(config.output_dir, config.max_results)
     batcher = MicroBatcher(tts, max_queue=config.max_queue, max_batch_rows=config.max_batch_rows,
                            batch_window_ms=config.batch_window_ms)
