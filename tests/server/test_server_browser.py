@@ -80,3 +80,29 @@ def test_page_generates_playable_audio(browser, live_server, tmp_path):
     assert not errors, errors
     assert not external, f"the page loaded something from elsewhere: {external}"
     assert (shots / "page.png").stat().st_size > 10_000
+
+
+def test_page_with_api_key(browser, live_server, tmp_path):
+    """With a key set, the page asks for it, then fetches audio and images with it (blob: URLs)."""
+    key = "browser-test-key-123456"
+    with live_server(api_key=key) as srv:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(srv.url + "/")
+        page.wait_for_selector("#key-row:not([hidden])")
+        assert "API key" in page.inner_text("#status-text")
+        page.fill("#api-key", key)
+        page.dispatch_event("#api-key", "change")
+        page.wait_for_selector("#status.ok")
+        page.fill("#prompt", "a bell")
+        page.select_option("#num_samples", "1")
+        page.click("#generate")
+        page.wait_for_function(
+            "() => { const a = document.querySelector('#results audio'); return a && a.duration > 0; }",
+            timeout=60_000)
+        src = page.get_attribute("#results audio", "src")
+        assert src.startswith("blob:")
+        assert page.evaluate("() => localStorage.getItem('vividsound.apiKey')") == key
+        page.close()
+    assert not errors, errors
