@@ -55,7 +55,11 @@ def test_page_generates_playable_audio(browser, live_server, tmp_path):
         page.fill("#prompt", "a dog barks while rain falls")
         page.select_option("#num_samples", "2")
         page.fill("#seed", "11")
+        page.eval_on_selector("#duration", "el => { el.value = '0.5'; el.dispatchEvent(new Event('input')); }")
+        assert page.inner_text("#duration-out") == "0.50 s"
         page.click("#generate")
+        page.wait_for_selector("#progress-wrap:not([hidden])")
+        page.screenshot(path=str(shots / "page-generating.png"))
         page.wait_for_selector("#results audio[src]", timeout=60_000)
         # Playable: the browser decoded the file's header and knows its length.
         page.wait_for_function(
