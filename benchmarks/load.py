@@ -35,6 +35,7 @@ import httpx
 HOST = "127.0.0.1"  # loopback only: this benchmark must never load another machine
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+TINY = "tiny random pipeline (vividsound.testing.tiny_pipeline, Griffin-Lim vocoder)"
 
 
 @dataclass
@@ -139,7 +140,8 @@ class Server:
         return peak
 
 
-async def _load(url: str, clients: int, requests: int, max_seconds: float, body: dict) -> tuple[list[float], dict[str, int], list[int], float]:
+async def _load(url: str, clients: int, requests: int, max_seconds: float,
+                body: dict) -> tuple[list[float], dict[str, int], list[int], float]:
     latencies: list[float] = []
     errors: dict[str, int] = {}
     batch_rows: list[int] = []
@@ -234,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {_machine()}",
         f"- command: `{command.strip()}`",
-        f"- model: {'tiny random pipeline (vividsound.testing.tiny_pipeline, Griffin-Lim vocoder)' if args.model is None else args.model}",
+        f"- model: {TINY if args.model is None else args.model}",
         f"- each request: one {args.duration} s sound, `response: json`, seed = request number; "
         f"server on {HOST}, --max-queue {args.max_queue}; one warm-up request not counted",
         "- latency: client-side, request sent to answer received (queueing included); "

@@ -100,7 +100,8 @@ def test_serve_starts_a_real_server(tiny_model_dir, tmp_path):
                 break
             except httpx.TransportError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"server did not start: {proc.stdout.read() if proc.poll() is not None else ''}")
+                    log = proc.stdout.read() if proc.poll() is not None else ""
+                    raise AssertionError(f"server did not start: {log}") from None
                 time.sleep(0.2)
         assert r.status_code == 200 and r.json()["auth"] is True
         assert httpx.get(url + "/v1/health", timeout=5).status_code == 401

@@ -47,7 +47,8 @@ def test_page_generates_playable_audio(browser, live_server, tmp_path):
     external: list[str] = []
     with live_server() as srv:
         page = browser.new_page(viewport={"width": 1100, "height": 1000})
-        page.on("request", lambda r: external.append(r.url) if not r.url.startswith((srv.url, "data:", "blob:")) else None)
+        local = (srv.url, "data:", "blob:")
+        page.on("request", lambda r: None if r.url.startswith(local) else external.append(r.url))
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(srv.url + "/")
@@ -66,8 +67,9 @@ def test_page_generates_playable_audio(browser, live_server, tmp_path):
             "() => [...document.querySelectorAll('#results audio')].every(a => a.readyState >= 1 && a.duration > 0)",
             timeout=30_000)
         audios = page.eval_on_selector_all("#results audio", "els => els.map(a => [a.currentSrc, a.duration])")
-        page.wait_for_function("() => [...document.querySelectorAll('#results img.spec')].every(i => i.naturalWidth > 0)",
-                               timeout=30_000)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#results img.spec')].every(i => i.naturalWidth > 0)",
+            timeout=30_000)
         assert len(audios) == 2
         assert all(src.startswith(srv.url + "/v1/results/") and dur > 0 for src, dur in audios)
         history = page.eval_on_selector_all("#history li", "els => els.length")
