@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from typing import Any
 
@@ -137,6 +138,52 @@ def test_request_time_limit_is_408_and_a_timed_out_job_is_skipped(tiny_tts, tmp_
     # The queued job was dropped, never generated: model calls are the first (running) one and the last.
     assert model.calls == [1, 1]
     assert later.status_code in (200, 408)  # 0.3 s may be too short for a cold CPU; it must not hang
+
+
+def test_a_client_that_leaves_frees_its_queue_place(tiny_tts, tmp_path):
+    model = GatedModel(tiny_tts)
+    app = create_app(model, ServerConfig(output_dir=tmp_path / "out", max_batch_rows=1, batch_window_ms=0))
+    batcher = app.state.batcher
+
+    async def leaving_client() -> list[dict]:
+        """A raw ASGI request whose client disconnects while the request waits in the queue."""
+        body = json.dumps({**REQ, "seed": 2}).encode()
+        gone = asyncio.Event()
+        sent: list[dict] = []
+        first = True
+
+        async def receive():
+            nonlocal first
+            if first:
+                first = False
+                return {"type": "http.request", "body": body, "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/v1/generate", "raw_path": b"/v1/generate", "query_string": b"",
+                 "root_path": "", "headers": [(b"content-type", b"application/json"), (b"host", b"test")],
+                 "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80)}
+        task = asyncio.create_task(app(scope, receive, send))
+        await _until(lambda: batcher.pending == 1)
+        gone.set()
+        await asyncio.wait_for(task, 10)
+        return sent
+
+    async def scenario(c):
+        running = asyncio.create_task(c.post("/v1/generate", json=REQ))
+        await _until(lambda: batcher.busy)
+        sent = await leaving_client()
+        model.gate.set()
+        return sent, await running
+
+    sent, running = _run(app, scenario)
+    assert running.status_code == 200
+    assert sent[0]["status"] == 408
+    assert model.calls == [1]  # the abandoned request never reached the model
 
 
 def test_generation_failure_is_reported_not_hung(tiny_tts, tmp_path):

@@ -11,11 +11,12 @@ import json
 import logging
 import secrets
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, AsyncIterator
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -35,6 +36,7 @@ from vividsound.server.schemas import (MEDIA_TYPES, ErrorResponse, GenerateReque
 log = logging.getLogger("vividsound.server")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SETTINGS_HEADER = "X-Vividsound-Settings"
+DISCONNECT_POLL_S = 0.5  # how often a waiting request checks that its client is still there
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> HTTPException:
@@ -73,6 +75,30 @@ def _auth_dependency(api_key: str | None):
                          {"WWW-Authenticate": "Bearer"})
 
     return require_key
+
+
+class _ClientGone(Exception):
+    """The client closed the connection while its request waited."""
+
+
+async def _wait(fut: "Future[JobOutput]", deadline: float, request: Request) -> JobOutput:
+    """Wait for a job's result; give up at ``deadline`` (TimeoutError) or when the client leaves.
+
+    Giving up cancels the job: it is dropped if it has not started (a running batch finishes unseen),
+    so requests nobody waits for no longer hold queue places.
+    """
+    waiting = asyncio.wrap_future(fut)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            waiting.cancel()
+            raise asyncio.TimeoutError()
+        done, _ = await asyncio.wait({waiting}, timeout=min(left, DISCONNECT_POLL_S))
+        if done:
+            return waiting.result()
+        if await request.is_disconnected():
+            waiting.cancel()
+            raise _ClientGone()
 
 
 def _seeds(seed: int, num_samples: int, prompts: list[str]) -> tuple[list[str], list[int]]:
@@ -149,10 +175,10 @@ def create_app(tts: Any, config: ServerConfig | None = None) -> FastAPI:
 
     @app.post("/v1/generate", response_model=GenerateResponse, dependencies=deps, responses=gen_responses,
               summary="Generate sounds from text")
-    async def generate(req: GenerateRequest) -> Response:  # type: ignore[valid-type]
-        return await _generate(req)
+    async def generate(req: GenerateRequest, request: Request) -> Response:  # type: ignore[valid-type]
+        return await _generate(req, request)
 
-    async def _generate(req: GenerateRequestBase) -> Response:
+    async def _generate(req: GenerateRequestBase, request: Request) -> Response:
         t0 = time.monotonic()
         try:
             prompts = check_prompts(req.prompt_list(), limits.max_prompt_chars)
@@ -178,11 +204,12 @@ def create_app(tts: Any, config: ServerConfig | None = None) -> FastAPI:
             raise _error(503, str(e), {"Retry-After": str(e.retry_after)}) from None
         except RuntimeError as e:
             raise _error(503, str(e), {"Retry-After": "5"}) from None
-        left = limits.timeout_s - (time.monotonic() - t0)
         try:
-            out: JobOutput = await asyncio.wait_for(asyncio.wrap_future(fut), timeout=max(left, 0.001))
+            out = await _wait(fut, t0 + limits.timeout_s, request)
+        except _ClientGone:
+            log.info("client went away; its request was dropped from the queue")
+            raise _error(408, "the client disconnected before the sounds were ready") from None
         except asyncio.TimeoutError:
-            fut.cancel()  # drops it from the batch if it has not started; a running batch finishes unseen
             raise _error(408, f"the request did not finish within the server's limit of {limits.timeout_s:g} s "
                               "(queueing included); try a shorter duration or fewer sounds, or retry later",
                          {"Connection": "close"}) from None
