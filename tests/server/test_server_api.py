@@ -275,3 +275,18 @@ def test_page_is_local_only(client):
         assert b"https://" not in content and b"http://" not in content, asset
     assert client.get("/static/../app.py").status_code == 404
     assert client.get("/docs").status_code == 404  # the hosted docs page would load a CDN
+
+
+def test_server_sounds_equal_the_pipelines(client, tiny_tts):
+    """The server reproduces ``TextToSound.__call__`` (same seed rule: variation j uses seed + j)."""
+    import numpy as np
+    import soundfile as sf
+
+    r = client.post("/v1/generate", json={"prompts": ["rain", "a bell"], "num_samples": 2, "duration": 0.05,
+                                          "seed": 40, "top_k": 20})
+    direct = tiny_tts(["rain", "a bell"], duration=0.05, seed=40, num_samples=2, top_k=20)
+    assert [(x["prompt"], x["seed"]) for x in r.json()["results"]] == list(zip(direct.prompts, direct.seeds))
+    for i, item in enumerate(r.json()["results"]):
+        got, _ = sf.read(client.app.state.store.get(item["id"]).audio, dtype="float32")
+        want = np.clip(direct.numpy()[i], -1, 1)
+        assert np.abs(got - want).max() < 8 / 32768  # 16-bit rounding plus float batch rounding
