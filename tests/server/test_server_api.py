@@ -285,7 +285,8 @@ def test_server_sounds_equal_the_pipelines(client, tiny_tts):
     r = client.post("/v1/generate", json={"prompts": ["rain", "a bell"], "num_samples": 2, "duration": 0.05,
                                           "seed": 40, "top_k": 20})
     direct = tiny_tts(["rain", "a bell"], duration=0.05, seed=40, num_samples=2, top_k=20)
-    assert [(x["prompt"], x["seed"]) for x in r.json()["results"]] == list(zip(direct.prompts, direct.seeds))
+    served = [(x["prompt"], x["seed"]) for x in r.json()["results"]]
+    assert served == list(zip(direct.prompts, direct.seeds, strict=True))
     for i, item in enumerate(r.json()["results"]):
         got, _ = sf.read(client.app.state.store.get(item["id"]).audio, dtype="float32")
         want = np.clip(direct.numpy()[i], -1, 1)
