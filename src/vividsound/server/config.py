@@ -1,0 +1,117 @@
+"""Server settings and the request limits derived from them and from the loaded model.
+
+The limits are computed once at start-up (:func:`resolve_limits`) and used in three places that must
+agree: the Pydantic request model (so the OpenAPI spec states them), the handlers (which enforce the
+ones a schema cannot express, such as prompts x samples) and ``GET /v1/model`` (so clients can read them).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vividsound.errors import ConfigError
+
+API_KEY_ENV = "VIVIDSOUND_API_KEY"
+MIN_API_KEY_CHARS = 12
+
+
+def default_output_dir() -> Path:
+    """``$XDG_CACHE_HOME/vividsound/server-results`` (``~/.cache/...`` when unset)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vividsound" / "server-results"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything ``vividsound serve`` can be told; defaults are the documented ones (docs/SERVER.md)."""
+
+    host: str = "127.0.0.1"  # interface to bind; anything but loopback needs an API key
+    port: int = 8000  # TCP port
+    api_key: str | None = None  # required on every /v1 route when set (Bearer or X-API-Key)
+    output_dir: Path = field(default_factory=default_output_dir)  # generated files live here, nowhere else
+    max_queue: int = 32  # requests waiting for the model; more are answered 503 + Retry-After
+    max_batch_rows: int = 8  # sounds generated in one model call (micro-batch size)
+    batch_window_ms: float = 5.0  # how long the worker waits for compatible requests to batch
+    timeout_s: float = 120.0  # longest a request may wait + run; then 408
+    max_duration: float | None = None  # seconds; None = the model's own limit
+    max_prompt_chars: int | None = None  # None = the pipeline's limit
+    max_prompts: int = 4  # prompts in one request
+    max_samples: int = 4  # variations per prompt (num_samples); a request makes up to prompts x samples
+    max_results: int = 500  # result files kept in output_dir; the oldest are deleted beyond this
+    max_body_bytes: int = 64 * 1024  # largest JSON body accepted (413 beyond)
+
+    def __post_init__(self) -> None:
+        checks = {"port": (self.port, 0, 65535), "max_queue": (self.max_queue, 1, 100_000),
+                  "max_batch_rows": (self.max_batch_rows, 1, 1024), "max_prompts": (self.max_prompts, 1, 1024),
+                  "max_samples": (self.max_samples, 1, 1024), "max_results": (self.max_results, 1, 10**7),
+                  "max_body_bytes": (self.max_body_bytes, 1024, 10**8)}
+        for name, (value, low, high) in checks.items():
+            if not low <= value <= high:
+                raise ConfigError(f"{name} is {value}; allowed: {low}..{high}")
+        if not self.timeout_s > 0:
+            raise ConfigError(f"timeout_s is {self.timeout_s}; allowed: > 0 seconds")
+        if self.batch_window_ms < 0:
+            raise ConfigError(f"batch_window_ms is {self.batch_window_ms}; allowed: >= 0")
+        if self.max_duration is not None and not self.max_duration > 0:
+            raise ConfigError(f"max_duration is {self.max_duration}; allowed: > 0 seconds")
+        if self.max_prompt_chars is not None and self.max_prompt_chars < 1:
+            raise ConfigError(f"max_prompt_chars is {self.max_prompt_chars}; allowed: >= 1")
+        if self.api_key is not None and len(self.api_key) < MIN_API_KEY_CHARS:
+            raise ConfigError(f"the API key has {len(self.api_key)} characters; use at least {MIN_API_KEY_CHARS} "
+                              "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))')")
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1); hostnames count as public."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(config: ServerConfig) -> None:
+    """Refuse to listen beyond this machine without an API key."""
+    if not is_loopback(config.host) and not config.api_key:
+        raise ConfigError(f"refusing to bind to {config.host} without an API key: anyone who can reach it could "
+                          f"use the model; pass --api-key KEY or set {API_KEY_ENV}, or bind to 127.0.0.1")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits one running server enforces (model limits lowered by the server's settings)."""
+
+    max_duration: float  # seconds per sound
+    max_prompt_chars: int  # characters per prompt
+    max_prompts: int  # prompts per request
+    max_samples: int  # variations per prompt (num_samples)
+    max_top_k: int  # the model's codebook size
+    max_queue: int  # waiting requests
+    max_batch_rows: int  # sounds per model call
+    timeout_s: float  # seconds per request, queueing included
+    max_body_bytes: int  # bytes per request body
+    max_seed: int = 2**63 - 1  # largest seed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "max_sounds_per_request": self.max_prompts * self.max_samples}
+
+
+def resolve_limits(config: ServerConfig, model_info: dict[str, Any]) -> Limits:
+    """Combine the model's limits (``TextToSound.info()``) with the server's settings."""
+    # Round down to milliseconds so the advertised limit never exceeds the model's.
+    model_dur = math.floor(float(model_info["max_duration"]) * 1000 + 1e-6) / 1000
+    duration = model_dur if config.max_duration is None else min(model_dur, config.max_duration)
+    chars = int(model_info["max_prompt_chars"])
+    if config.max_prompt_chars is not None:
+        chars = min(chars, config.max_prompt_chars)
+    samples = min(config.max_samples, int(model_info["max_samples_per_call"]))
+    return Limits(max_duration=duration, max_prompt_chars=chars, max_prompts=config.max_prompts,
+                  max_samples=samples, max_top_k=int(model_info["gpt"]["vocab_size"]), max_queue=config.max_queue,
+                  max_batch_rows=config.max_batch_rows, timeout_s=config.timeout_s,
+                  max_body_bytes=config.max_body_bytes)

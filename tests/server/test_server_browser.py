@@ -1,0 +1,114 @@
+"""A real browser (Debian's Chromium, headless, driven by Playwright) uses the page end to end.
+
+Skipped with a reason when Playwright or a Chromium binary is missing. The screenshot is written to
+``$VIVIDSOUND_SCREENSHOT_DIR`` (default: the test's tmp folder) as ``page.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def _chromium() -> str | None:
+    env = os.environ.get("VIVIDSOUND_CHROMIUM")
+    if env:
+        return env if Path(env).is_file() else None
+    for name in CHROMIUM_CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    exe = _chromium()
+    if exe is None:
+        pytest.skip("no Chromium binary (apt-get install chromium, or set VIVIDSOUND_CHROMIUM)")
+    with sync_api.sync_playwright() as p:
+        # --no-sandbox: CI containers run as root, where Chromium's sandbox cannot start.
+        b = p.chromium.launch(executable_path=exe, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def test_page_generates_playable_audio(browser, live_server, tmp_path):
+    shots = Path(os.environ.get("VIVIDSOUND_SCREENSHOT_DIR", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    external: list[str] = []
+    with live_server() as srv:
+        page = browser.new_page(viewport={"width": 1100, "height": 1000})
+        local = (srv.url, "data:", "blob:")
+        page.on("request", lambda r: None if r.url.startswith(local) else external.append(r.url))
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(srv.url + "/")
+        page.wait_for_selector("#status.ok")
+        page.fill("#prompt", "a dog barks while rain falls")
+        page.select_option("#num_samples", "2")
+        page.fill("#seed", "11")
+        page.eval_on_selector("#duration", "el => { el.value = '0.5'; el.dispatchEvent(new Event('input')); }")
+        assert page.inner_text("#duration-out") == "0.50 s"
+        page.click("#generate")
+        page.wait_for_selector("#progress-wrap:not([hidden])")
+        page.screenshot(path=str(shots / "page-generating.png"))
+        page.wait_for_selector("#results audio[src]", timeout=60_000)
+        # Playable: the browser decoded the file's header and knows its length.
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#results audio')].every(a => a.readyState >= 1 && a.duration > 0)",
+            timeout=30_000)
+        audios = page.eval_on_selector_all("#results audio", "els => els.map(a => [a.currentSrc, a.duration])")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#results img.spec')].every(i => i.naturalWidth > 0)",
+            timeout=30_000)
+        assert len(audios) == 2
+        assert all(src.startswith(srv.url + "/v1/results/") and dur > 0 for src, dur in audios)
+        history = page.eval_on_selector_all("#history li", "els => els.length")
+        assert history == 1
+        stored = page.evaluate("() => JSON.parse(localStorage.getItem('vividsound.history.v1'))")
+        assert stored[0]["prompt"] == "a dog barks while rain falls" and stored[0]["results"][0]["seed"] == 11
+        page.screenshot(path=str(shots / "page.png"), full_page=True)
+        # After a reload the history is still there (localStorage) and can be shown again.
+        page.reload()
+        page.wait_for_selector("#history li")
+        page.click("#history li button:text('Show')")
+        page.wait_for_selector("#results audio[src]")
+        page.close()
+    assert not errors, errors
+    assert not external, f"the page loaded something from elsewhere: {external}"
+    assert (shots / "page.png").stat().st_size > 10_000
+
+
+def test_page_with_api_key(browser, live_server, tmp_path):
+    """With a key set, the page asks for it, then fetches audio and images with it (blob: URLs)."""
+    key = "browser-test-key-123456"
+    with live_server(api_key=key) as srv:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(srv.url + "/")
+        page.wait_for_selector("#key-row:not([hidden])")
+        assert "API key" in page.inner_text("#status-text")
+        page.fill("#api-key", key)
+        page.dispatch_event("#api-key", "change")
+        page.wait_for_selector("#status.ok")
+        page.fill("#prompt", "a bell")
+        page.select_option("#num_samples", "1")
+        page.click("#generate")
+        page.wait_for_function(
+            "() => { const a = document.querySelector('#results audio'); return a && a.duration > 0; }",
+            timeout=60_000)
+        src = page.get_attribute("#results audio", "src")
+        assert src.startswith("blob:")
+        assert page.evaluate("() => localStorage.getItem('vividsound.apiKey')") == key
+        page.close()
+    assert not errors, errors
