@@ -79,7 +79,7 @@ def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs))
 
 
-def header(device: torch.device, threads: int) -> list[str]:
+def header(device: torch.device, threads: int | str) -> list[str]:
     """Markdown lines describing the run: machine, versions, command, date, load."""
     now = _dt.datetime.now(_dt.timezone.utc)
     cmd = "PYTHONPATH=src python " + " ".join(shlex.quote(a) for a in sys.argv)

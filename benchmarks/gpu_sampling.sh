@@ -19,7 +19,7 @@ day=$(date -u +%Y-%m-%d)
 gpu=$(python -c "import torch; n=torch.cuda.get_device_name(0).lower(); print(''.join(c if c.isalnum() else '-' for c in n).strip('-'))")
 # each step has its own time limit so that one slow step cannot eat the whole lease
 timeout 240 python benchmarks/sampling.py --device cuda --config paper --dtypes fp32,bf16 \
-    --batch-sizes 1,8,64 --repeats 3 --naive-max-batch 8 --out "$OUT_DIR/sampling-$gpu-paper-$day.md" \
+    --batch-sizes 1,8,64 --repeats 3 --naive-max-batch 8 --candidates icdf --out "$OUT_DIR/sampling-$gpu-paper-$day.md" \
     2>&1 | tee "$OUT_DIR/sampling-$gpu-paper-$day.log"
 timeout 90 python benchmarks/sampling.py --device cuda --config small --dtypes fp32 \
     --batch-sizes 1,8,64 --repeats 3 --naive-max-batch 8 --out "$OUT_DIR/sampling-$gpu-small-$day.md" \

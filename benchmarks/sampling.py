@@ -12,8 +12,9 @@ All samplers run in one process on the same random weights:
   from ours), computes the text prefix projection outside the timed ``generate`` call (included in
   our timing), uses its dynamic cache, and checks stopping criteria every step.
 - ``ours``: :meth:`ConditionalGPT.generate` (static KV cache, per-row Gumbel-max noise).
-- candidates (``--candidates``): ours with bf16 weights, and ours with int8 dynamic quantisation of
-  every Linear layer (CPU only); their tokens are compared with the fp32 tokens.
+- candidates (``--candidates``): :func:`icdf_generate` (one uniform per token, inverse-CDF top-k, mask
+  built once) at every dtype; on CPU also ours with bf16 weights and ours with int8 dynamic quantisation
+  of the blocks' Linear layers (their tokens are compared with the fp32 tokens).
 
 Run ``PYTHONPATH=src python benchmarks/sampling.py --help``.
 """
@@ -34,7 +35,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import RESULTS_DIR, device_slug, fmt_s, header, markdown_table, median, time_call, today
-from vividsound.models.gpt import ConditionalGPT, GPTConfig
+from vividsound.models.gpt import ConditionalGPT, GPTConfig, KVCache
 
 CONFIGS = {
     # for the smoke test only
@@ -47,6 +48,7 @@ CONFIGS = {
                        n_layer=24, n_head=16, n_embd=1024),
 }
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+ICDF = "candidate: inverse-CDF top-k"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -117,6 +119,51 @@ def ours_generate(gpt: ConditionalGPT, cond, cond_mask, n_tokens: int, *, seeds,
     return gpt.generate(cond, cond_mask, n_tokens, seeds=seeds, top_k=top_k)
 
 
+@torch.no_grad()
+def icdf_generate(gpt: ConditionalGPT, cond: torch.Tensor, cond_mask: torch.Tensor, n_tokens: int, *,
+                  seeds: list[int], top_k: int | None, temperature: float = 1.0) -> torch.Tensor:
+    """Candidate sampler: ours with one uniform per (row, token) and inverse-CDF top-k sampling.
+
+    Differences from :meth:`ConditionalGPT.generate` (proposed for gpt.py, issue 7):
+
+    - randomness: a (B, n_tokens) uniform tensor, row b from its own ``seeds[b]``, instead of the
+      (B, n_tokens, V) Gumbel tensor (1/V of the random numbers and of the host-to-device copy); a
+      row's tokens still depend only on its seed, and there is still no host synchronisation;
+    - top-k: softmax over the k largest logits, cumulative sum, ``searchsorted`` of the uniform —
+      an exact draw from the same filtered distribution, without masking or adding noise over all V;
+    - the attention mask for the whole sequence is built once, then sliced per step.
+
+    Tokens differ from ours (other random numbers), the distribution is the same. top-p not handled.
+    """
+    c = gpt.config
+    B = cond.shape[0]
+    device = gpt.head.weight.device
+    u = torch.stack([torch.rand(n_tokens, generator=torch.Generator().manual_seed(int(s)), dtype=torch.float32)
+                     for s in seeds]).to(device)  # (B, n)
+    pre, pmask = gpt.prefix(cond.to(device), cond_mask.to(device))
+    total = c.cond_len + n_tokens
+    cache = KVCache(c, B, total, device, pre.dtype)
+    key_mask = torch.cat([pmask, torch.ones(B, n_tokens, dtype=torch.bool, device=device)], 1)
+    full_mask = gpt._attn_mask(key_mask, 0, total)  # (B, 1, total, total), once
+    k = c.vocab_size if top_k is None else min(top_k, c.vocab_size)
+    x, toks = pre, []
+    for t in range(n_tokens):
+        start, L = cache.length, x.shape[1]
+        h = x + gpt.pos_emb[start : start + L]
+        mask = full_mask[:, :, start : start + L, : start + L]
+        for i, blk in enumerate(gpt.blocks):
+            h = blk(h, mask, cache, i)
+        cache.length += L
+        logits = gpt.head(gpt.ln_f(h[:, -1])).float()  # (B, V)
+        vals, idx = torch.topk(logits, k, dim=-1)  # (B, k), sorted descending
+        cdf = (vals / temperature).softmax(-1).cumsum(-1)
+        j = torch.searchsorted(cdf, u[:, t : t + 1] * cdf[:, -1:]).clamp_max(k - 1)  # (B, 1)
+        tok = idx.gather(1, j)[:, 0]
+        toks.append(tok)
+        x = gpt.tok_emb(tok)[:, None]
+    return torch.stack(toks, dim=1)
+
+
 def int8_dynamic(gpt: ConditionalGPT) -> nn.Module:
     """A copy of ``gpt`` whose transformer blocks' Linear layers are int8 dynamically quantised (CPU).
 
@@ -177,7 +224,7 @@ class Result:
 
 def run(config: str | GPTConfig = "small", device: str = "cpu", batch_sizes=(1, 8, 64), repeats: int = 3,
         dtypes=("fp32",), n_tokens: int | None = None, top_k: int = 512, naive_max_batch: int = 8,
-        naive_repeats: int = 1, hf: bool = True, candidates: bool = False, warmup_tokens: int = 8,
+        naive_repeats: int = 1, hf: bool = True, candidates: bool | str = False, warmup_tokens: int = 8,
         log=print) -> Result:
     """Time every sampler at every batch size; returns the rows and the token checks."""
     cfg = CONFIGS[config] if isinstance(config, str) else config
@@ -209,10 +256,11 @@ def run(config: str | GPTConfig = "small", device: str = "cpu", batch_sizes=(1, 
             samplers.append(("hf-gpt2 generate", lambda c, m, n, s: hf_generate(hf_model, gpt, c, m, n, top_k=top_k)))
         samplers.append(("naive (recompute)", lambda c, m, n, s: naive_generate(gpt, c, m, n, seeds=s, top_k=top_k)))
         cand_models = {}
-        if candidates and dname == "fp32":
+        if candidates:
+            samplers.append((ICDF, lambda c, m, n, s: icdf_generate(gpt, c, m, n, seeds=s, top_k=top_k)))
+        if candidates and candidates != "icdf" and dname == "fp32" and dev.type == "cpu":
             cand_models["ours, bf16 weights"] = copy.deepcopy(base).to(dev, torch.bfloat16)
-            if dev.type == "cpu":
-                cand_models["ours, int8 dynamic Linear"] = int8_dynamic(base)
+            cand_models["ours, int8 dynamic Linear"] = int8_dynamic(base)
         for cname, cm in cand_models.items():
             samplers.append((cname, lambda c, m, n, s, cm=cm: ours_generate(cm, c, m, n, seeds=s, top_k=top_k)))
 
@@ -299,7 +347,8 @@ def main(argv: list[str] | None = None) -> Result:
     ap.add_argument("--top-k", type=int, default=512)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: all cores)")
     ap.add_argument("--no-hf", action="store_true", help="skip the Hugging Face rows")
-    ap.add_argument("--candidates", action="store_true", help="also time ours with bf16 / int8 weights")
+    ap.add_argument("--candidates", nargs="?", const="all", choices=("all", "icdf"), default=None,
+                    help="also time the candidates: all (inverse-CDF sampler, bf16 / int8 weights) or icdf only")
     ap.add_argument("--out", default=None, help="markdown file (default: results/sampling-<device>-<date>.md)")
     a = ap.parse_args(argv)
     dev = torch.device(a.device)
