@@ -5,8 +5,8 @@
 #   OUT_DIR=$OUT bash benchmarks/gpu_sampling.sh   # on a lent machine: results come back under $OUT
 #
 # Paper-size GPT (24 x 16 x 1024, 305 M parameters, random weights), 270 tokens = one 10 s clip,
-# top-k 512: naive loop (batch 1, 8), Hugging Face GPT-2 generate and ours (batch 1, 8, 64), in fp32
-# and with bf16 weights. Then the default-size (small) config on the same GPU, fp32 only.
+# top-k 512: naive loop (batch 1, 8 in fp32; 1 in bf16), Hugging Face GPT-2 generate, ours and the
+# inverse-CDF candidate (batch 1, 8, 64), fp32 and bf16 weights. Then the small config, fp32.
 # Not needed by any test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,10 +17,13 @@ python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no C
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 day=$(date -u +%Y-%m-%d)
 gpu=$(python -c "import torch; n=torch.cuda.get_device_name(0).lower(); print(''.join(c if c.isalnum() else '-' for c in n).strip('-'))")
-# each step has its own time limit so that one slow step cannot eat the whole lease
-timeout 240 python benchmarks/sampling.py --device cuda --config paper --dtypes fp32,bf16 \
-    --batch-sizes 1,8,64 --repeats 3 --naive-max-batch 8 --candidates icdf --out "$OUT_DIR/sampling-$gpu-paper-$day.md" \
-    2>&1 | tee "$OUT_DIR/sampling-$gpu-paper-$day.log"
-timeout 90 python benchmarks/sampling.py --device cuda --config small --dtypes fp32 \
-    --batch-sizes 1,8,64 --repeats 3 --naive-max-batch 8 --out "$OUT_DIR/sampling-$gpu-small-$day.md" \
-    2>&1 | tee "$OUT_DIR/sampling-$gpu-small-$day.log" || echo "small-config run failed or timed out"
+# Each step has its own time limit (worst case 150 + 120 + 40 s), so one slow step cannot eat the
+# lease; every step's log is kept even if its table is not written.
+run() {  # name, limit, args...
+    local name=$1 limit=$2; shift 2
+    timeout "$limit" python benchmarks/sampling.py --device cuda "$@" --out "$OUT_DIR/sampling-$gpu-$name-$day.md" \
+        2>&1 | tee "$OUT_DIR/sampling-$gpu-$name-$day.log" || echo "step $name failed or timed out"
+}
+run paper-fp32 150 --config paper --dtypes fp32 --batch-sizes 1,8,64 --repeats 2 --naive-max-batch 8 --candidates icdf
+run paper-bf16 120 --config paper --dtypes bf16 --batch-sizes 1,8,64 --repeats 2 --naive-max-batch 1 --candidates icdf
+run small-fp32 40 --config small --dtypes fp32 --batch-sizes 1,64 --repeats 2 --naive-max-batch 1 --no-hf
