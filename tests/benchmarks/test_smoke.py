@@ -1,0 +1,103 @@
+"""Smoke tests of the benchmark scripts on tiny configs (seconds): right rows, positive timings."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: `benchmarks` package
+
+from benchmarks import generate_cpu, sampling  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops: one thread avoids OpenMP stalls on a busy machine
+    yield
+    torch.set_num_threads(n)
+
+
+def test_sampling_rows_and_token_checks():
+    pytest.importorskip("transformers")
+    res = sampling.run("tiny", "cpu", batch_sizes=(1, 2), repeats=1, naive_max_batch=1, candidates=True,
+                       log=lambda *_: None)
+    got = [(r.sampler, r.batch) for r in res.rows]
+    samplers = ["ours", "hf-gpt2 generate", "naive (recompute)", sampling.ICDF, "ours, bf16 weights",
+                "ours, int8 dynamic Linear"]
+    want = [(s, b) for b in (1, 2) for s in samplers if not (s.startswith("naive") and b > 1)]
+    assert got == want
+    assert all(t > 0 for r in res.rows for t in r.times)
+    assert all(r.per_clip > 0 and r.clips_per_minute > 0 for r in res.rows)
+    assert "fp32, batch 1: ours == naive loop tokens for the same seeds: True" in res.checks
+    assert any("Hugging Face greedy == ours with top-k 1" in c and ": 100 % of tokens" in c for c in res.checks)
+    table = res.table()
+    assert table.count("\n") == 1 + len(res.rows)  # header, rule, one line per row
+
+
+def test_naive_loop_equals_ours():
+    torch.manual_seed(0)
+    gpt = sampling.ConditionalGPT(sampling.CONFIGS["tiny"]).eval()
+    cond = torch.randn(3, 4, 16)
+    mask = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]], dtype=torch.bool)  # short, full, null prompt
+    a = sampling.naive_generate(gpt, cond, mask, 15, seeds=[3, 4, 5], top_k=10)
+    b = gpt.generate(cond, mask, 15, seeds=[3, 4, 5], top_k=10)
+    assert torch.equal(a, b)
+
+
+def test_sampling_main_writes_markdown(tmp_path):
+    out = tmp_path / "s.md"
+    sampling.main(["--config", "tiny", "--batch-sizes", "1", "--repeats", "1", "--no-hf", "--threads", "1",
+                   "--out", str(out)])
+    text = out.read_text()
+    assert "| fp32 | ours | 1 |" in text and "| fp32 | naive (recompute) | 1 |" in text
+    assert "torch " + torch.__version__ in text
+
+
+def test_generate_cpu_stages(tmp_path):
+    res = generate_cpu.run("tiny", duration=0.5, repeats=1, variants=True, log=lambda *_: None)
+    assert set(res.stages) == {"text encoding", "GPT sampling", "VQGAN decoding", "vocoder:melgan", "vocoder:griffinlim"}
+    assert all(t > 0 for ts in res.stages.values() for t in ts)
+    table = res.table()
+    assert "| melgan |" in table and "| griffinlim |" in table
+    stages = {v[0] for v in res.variants}
+    assert {"GPT sampling", "VQGAN decoding", "vocoder"} <= stages
+    assert all(t > 0 for v in res.variants for t in v[2])
+
+
+def test_threads_cpu_children():
+    from benchmarks import threads_cpu
+
+    rows = threads_cpu.run("tiny", settings=((1, None), (1, "PASSIVE")), tokens=5, repeats=1, timeout=120,
+                           log=lambda *_: None)
+    assert [(r["threads"], r["policy"]) for r in rows] == [(1, "(default)"), (1, "PASSIVE")]
+    assert all(r["wall"] > 0 and r["cpu"] > 0 for r in rows)
+    assert threads_cpu.table(rows).count("\n") == 3
+
+
+def test_icdf_candidate_is_per_row_and_greedy_at_top_k_1():
+    torch.manual_seed(0)
+    gpt = sampling.ConditionalGPT(sampling.CONFIGS["tiny"]).eval()
+    cond, mask = torch.randn(3, 4, 16), torch.ones(3, 4, dtype=torch.bool)
+    both = sampling.icdf_generate(gpt, cond, mask, 12, seeds=[5, 6, 7], top_k=20)
+    alone = sampling.icdf_generate(gpt, cond[1:2], mask[1:2], 12, seeds=[6], top_k=20)
+    assert torch.equal(both[1:2], alone)  # a row depends on its own seed only
+    assert torch.equal(sampling.icdf_generate(gpt, cond, mask, 12, seeds=[5, 6, 7], top_k=1),
+                       gpt.generate(cond, mask, 12, seeds=[5, 6, 7], top_k=1))
+    assert int(both.min()) >= 0 and int(both.max()) < gpt.config.vocab_size
+
+
+def test_icdf_candidate_draws_from_the_top_k_softmax():
+    torch.manual_seed(1)
+    gpt = sampling.ConditionalGPT(sampling.CONFIGS["tiny"]).eval()
+    n, k = 20000, 8
+    cond, mask = torch.randn(1, 4, 16).expand(n, -1, -1), torch.ones(n, 4, dtype=torch.bool)
+    with torch.no_grad():
+        logits = gpt(torch.zeros(1, 1, dtype=torch.long), cond[:1], mask[:1])[0, 0] * 20  # sharpen
+    gpt.head.weight.data *= 20
+    p = sampling.ConditionalGPT.filter_logits(logits[None], k, None, 1.0).softmax(-1)[0]
+    first = sampling.icdf_generate(gpt, cond, mask, 1, seeds=list(range(n)), top_k=k)[:, 0]
+    freq = torch.bincount(first, minlength=p.numel()).float() / n
+    assert (freq - p).abs().sum() / 2 < 0.03  # total variation
+    assert set(first.unique().tolist()) <= set(torch.topk(p, k).indices.tolist())
