@@ -68,7 +68,7 @@ class TaggerStage(Stage):
                 loss = self._loss(self.net(b.mel.to(self.device)), y)
                 self.check_finite({"bce": loss})
                 self.backward(loss, "tagger")
-            total += float(loss) / self.tc.grad_accum
+            total += float(loss.detach()) / self.tc.grad_accum
         norm = self.optimizer_step("tagger")
         return {"train/bce": total, "train/grad_norm": norm}
 
