@@ -70,3 +70,44 @@ def base_overrides(manifest: Path, cache: Path, steps: int = 4, **train) -> list
 
 
 TINY_CNN = ["model.cnn.channels=[8,16]", "model.cnn.embed_dim=16", "model.cnn.dropout=0.0"]
+
+
+def tiny_overrides(manifest: Path, cache: Path, steps: int = 4, **train) -> list[str]:
+    return base_overrides(manifest, cache, steps, threads=1, **train)
+
+
+TINY_VQ = ["model.ch=8", "model.ch_mult=[1,1,2,2,2]", "model.num_res_blocks=1", "model.downsample=[16,4]",
+           "model.quantizer.n_codes=32", "model.quantizer.code_dim=16", "model.quantizer.dead_after=3",
+           "discriminator.ndf=8", "discriminator.n_layers=2", "loss.revive_every=2"]
+TINY_GPT = ["model.n_layer=2", "model.n_head=2", "model.n_embd=32", "model.max_columns=32", "crop_columns=8",
+            "sample_columns=2", "export.vocoder=griffinlim", "text.encoder=hf", "text.dim=32", "text.max_tokens=8"]
+
+
+@pytest.fixture(scope="session")
+def one_batch(tmp_path_factory) -> Path:
+    """4 training clips (one batch of 4, every step the same items) and 2 validation clips."""
+    return write_corpus(tmp_path_factory.mktemp("one"), n_train=4, n_val=2)
+
+
+@pytest.fixture(scope="session")
+def tagger_dir(tmp_path_factory, corpus, shared_cache) -> Path:
+    """A tiny trained tagger component folder (export/tagger of a short run)."""
+    from vividsound.train import train
+
+    run = tmp_path_factory.mktemp("runs") / "tagger"
+    train("tagger", None, run, overrides=tiny_overrides(corpus, shared_cache, steps=6) + TINY_CNN)
+    return run / "export" / "tagger"
+
+
+@pytest.fixture(scope="session")
+def vqgan_dir(tmp_path_factory, corpus, shared_cache, tagger_dir) -> Path:
+    from vividsound.train import train
+
+    run = tmp_path_factory.mktemp("runs") / "vqgan"
+    train("vqgan", None, run, overrides=tiny_overrides(corpus, shared_cache, steps=4) + TINY_VQ +
+          [f"loss.tagger={tagger_dir}", "loss.disc_start=2"])
+    return run / "export" / "vqgan"
+
+
+def metrics(run: Path, kind: str = "train") -> list[dict]:
+    return [d for d in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if d["kind"] == kind]

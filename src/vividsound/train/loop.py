@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import torch
 import torch.distributed as dist
@@ -386,10 +386,12 @@ def _open_writer(run_dir: Path, enabled: bool):
     return SummaryWriter(str(run_dir / "tb"))
 
 
-def run_stage(stage_cls: type[Stage], cfg: Any, run_dir: str | Path, *, resume: bool = False) -> Path:
+def run_stage(stage_cls: type[Stage], cfg: Any, run_dir: str | Path, *, resume: bool = False,
+              on_end: Callable[[Stage], None] | None = None) -> Path:
     """Train one stage end to end (or resume it) and export it; returns the export folder.
 
     Everything that can be wrong with the input (config, run folder, data) fails before the first step.
+    ``on_end(stage)`` is called on every rank after training (tests read the weights of each rank).
     """
     run_dir = Path(run_dir)
     tc: TrainConfig = cfg.train
@@ -463,6 +465,8 @@ def run_stage(stage_cls: type[Stage], cfg: Any, run_dir: str | Path, *, resume: 
             (run_dir / "DONE").write_text(json.dumps({"step": stage.step, "best": best}) + "\n")
         if stage.writer is not None:
             stage.writer.close()
+    if on_end is not None:
+        on_end(stage)
     d.barrier()
     return run_dir / "export"
 

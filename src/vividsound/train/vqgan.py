@@ -14,6 +14,7 @@ revived every ``loss.revive_every`` steps, and a NaN/inf loss stops the run with
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,7 +146,9 @@ class VQGANStage(Stage):
                 add("train/d_loss", d_loss)
             self.optimizer_step("disc")
         else:
-            self.schedulers["disc"].step()  # keep both schedules on the same clock
+            with warnings.catch_warnings():  # keep both schedules on one clock while the discriminator waits
+                warnings.simplefilter("ignore", UserWarning)
+                self.schedulers["disc"].step()
         if lc.revive_every and (self.step + 1) % lc.revive_every == 0:
             with torch.no_grad():
                 z = self.model.encoder(self.model.normalize(reals[-1])[:, None])  # (B, C, h, w)
