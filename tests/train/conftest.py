@@ -111,3 +111,11 @@ def vqgan_dir(tmp_path_factory, corpus, shared_cache, tagger_dir) -> Path:
 
 def metrics(run: Path, kind: str = "train") -> list[dict]:
     return [d for d in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if d["kind"] == kind]
+
+
+def tiny_clap(bert: Path) -> list[str]:
+    return TINY_CNN_CLAP + ["model.text.backbone=hf", f"model.text.path={bert}", "model.text.dim=32",
+                            "model.embed_dim=16"]
+
+
+TINY_CNN_CLAP = ["model.audio.channels=[8,16]", "model.audio.embed_dim=16", "model.audio.dropout=0.0"]
