@@ -32,7 +32,7 @@ def test_gpt_batches_crop_whole_columns_and_drop_conditions(corpus, shared_cache
     assert 2 <= dropped <= 14  # about half the rows carry the null condition
     # every crop is a run of whole columns of the cached grid
     for b, it in enumerate(items):
-        grid = st.codes[it.id].long()
+        grid = st.code_grid(it).long()
         seq = toks[b].view(8, 5).t()  # (rows, cols)
         assert any(torch.equal(grid[:, s : s + 8], seq) for s in range(grid.shape[1] - 7))
     vtoks, _, vmask = st.batch(items, None)

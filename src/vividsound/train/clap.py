@@ -18,7 +18,7 @@ import torch
 
 from vividsound.checkpoint import atomic_torch_save, save_component
 from vividsound.models.clap import CLAP, CLAPConfig, info_nce
-from vividsound.train.data import BatchOrder, DataConfig, batch_rng, crop, load_items, prepare_cache
+from vividsound.train.data import BatchOrder, DataConfig, _key, batch_rng, crop, load_items, prepare_cache
 from vividsound.train.loop import Stage, TrainConfig, unwrap
 
 
@@ -42,26 +42,29 @@ class CLAPStage(Stage):
                                    progress=self.tc.progress, barrier=d.barrier)
         torch.manual_seed(self.tc.seed)
         self.model = CLAP(cfg.model)
-        self.feats = self._caption_features(items)
+        key = repr(dataclasses.asdict(self.model.text.config)).encode()
+        self.text_dir = self.cache.dir.parent / f"clap-text-{hashlib.sha1(key).hexdigest()[:12]}"
+        self.text_dir.mkdir(parents=True, exist_ok=True)
+        self.feats: dict[str, torch.Tensor] = {}
         self.net = self.wrap(self.model)
         self.add_optimizer("clap", self.model.parameters())
         self.order = BatchOrder(len(self.train_items), self.tc.seed, d.rank, d.world)
 
-    def _caption_features(self, items) -> dict[str, torch.Tensor]:
-        """Frozen backbone pooled features (D,) per caption, cached beside the mels."""
-        key = repr(dataclasses.asdict(self.model.text.config)).encode()
-        path = self.cache.dir.parent / f"clap-text-{hashlib.sha1(key).hexdigest()[:12]}.pt"
-        feats: dict[str, torch.Tensor] = torch.load(path, weights_only=True) if path.is_file() else {}
-        caps = sorted({c for it in items for c in it.captions if c not in feats})
-        if caps:
+    def _caption_feature(self, item, caption: str) -> torch.Tensor:
+        """Frozen backbone pooled feature (D,) of one caption; an item's captions are encoded together and
+        cached on disk, so a feature never depends on the rest of the batch (exact resume)."""
+        if caption in self.feats:
+            return self.feats[caption]
+        path = self.text_dir / f"{_key(item.id)}.pt"
+        if path.is_file():
+            got = torch.load(path, weights_only=True)
+        else:
             with torch.no_grad():
-                for i in range(0, len(caps), 64):
-                    chunk = caps[i : i + 64]
-                    f = self.model.text.backbone_features(chunk).features[:, 0].cpu()
-                    feats.update(zip(chunk, f))
-            if self.dist.main:
-                atomic_torch_save(feats, path)
-        return feats
+                f = self.model.text.backbone_features(list(item.captions)).features[:, 0].cpu()
+            got = dict(zip(item.captions, f))
+            atomic_torch_save(got, path)
+        self.feats.update(got)
+        return got[caption]
 
     def batch(self, items, rng: np.random.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(log-mel crops (B, n_mels, frames), pooled caption features (B, D))."""
@@ -70,7 +73,7 @@ class CLAPStage(Stage):
         for it in items:
             mels.append(crop(self.cache.get_float(it.id), self.cfg.data.crop_frames, rng, mel.silence_db))
             cap = it.captions[0] if rng is None else it.captions[int(rng.integers(len(it.captions)))]
-            texts.append(self.feats[cap])
+            texts.append(self._caption_feature(it, cap))
         return torch.from_numpy(np.stack(mels)), torch.stack(texts).float()
 
     def train_step(self) -> dict[str, float]:

@@ -41,6 +41,7 @@ class DataConfig:
     val_items: int = 256  # at most this many validation items (the first ones, in manifest order)
     preload: bool = True  # keep cached arrays in memory after first use
     check_audio: bool = True  # check that every audio file exists before training starts
+    precompute: bool = False  # cache every item before training (else each item is cached on first use)
 
     def __post_init__(self) -> None:
         if self.max_seconds <= 0 or self.crop_frames < 1 or self.val_items < 1:
@@ -110,6 +111,12 @@ class FeatureCache:
         (self.dir / "spec.json").write_text(spec + "\n", encoding="utf-8")
         self._mem: dict[str, np.ndarray] = {}
         self._front: MelSpectrogram | None = None
+        self._items: dict[str, tuple[ManifestItem, Path]] = {}
+
+    def register(self, items: Sequence[ManifestItem], root: Path) -> None:
+        """Make ``items`` (audio relative to ``root``) computable on first use."""
+        for it in items:
+            self._items[it.id] = (it, Path(root))
 
     def path(self, item_id: str) -> Path:
         return self.dir / f"{_key(item_id)}.npy"
@@ -143,13 +150,17 @@ class FeatureCache:
         return len(todo)
 
     def get(self, item_id: str) -> np.ndarray:
-        """The cached array of one item (raises :class:`DataError` when it was never prepared)."""
+        """The cached array of one item, computed and stored now if it is not cached yet."""
         if item_id in self._mem:
             return self._mem[item_id]
         p = self.path(item_id)
-        if not p.is_file():
+        if p.is_file():
+            arr = np.load(p)
+        elif item_id in self._items:
+            arr = self._compute(*self._items[item_id])
+            _atomic_npy(p, arr)
+        else:
             raise DataError(f"no cached {self.kind} for item {item_id!r} in {self.dir}")
-        arr = np.load(p)
         if self.preload:
             self._mem[item_id] = arr
         return arr
@@ -240,12 +251,14 @@ def tag_targets(items: Sequence[ManifestItem], tags: Sequence[str]) -> torch.Ten
 def prepare_cache(cfg: DataConfig, run_dir: Path, mel: MelConfig, items: Sequence[ManifestItem], root: Path, *,
                   kind: str = "mel", rank: int = 0, world: int = 1, progress: bool = True,
                   barrier: Any = None) -> FeatureCache:
-    """Build (or reuse) the cache for ``items``; under DDP each rank computes its share, then all wait."""
+    """The cache for ``items``; with ``data.precompute`` every rank computes its share now, then all wait."""
     cache = FeatureCache(Path(cfg.cache_dir) if cfg.cache_dir else run_dir / "cache", mel, cfg.max_seconds,
                          kind, cfg.preload)
-    cache.prepare(items, root, rank=rank, world=world, progress=progress and rank == 0)
-    if barrier is not None:
-        barrier()
+    cache.register(items, root)
+    if cfg.precompute:
+        cache.prepare(items, root, rank=rank, world=world, progress=progress and rank == 0)
+        if barrier is not None:
+            barrier()
     return cache
 
 

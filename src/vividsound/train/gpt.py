@@ -22,11 +22,11 @@ import torch
 import torch.nn.functional as F
 
 from vividsound.audio import griffin_lim
-from vividsound.checkpoint import load_component
+from vividsound.checkpoint import atomic_torch_save, load_component
 from vividsound.errors import ConfigError
 from vividsound.models.gpt import ConditionalGPT, GPTConfig
 from vividsound.models.text import TextEncoder, TextEncoderConfig
-from vividsound.train.data import BatchOrder, DataConfig, batch_rng, load_items, prepare_cache
+from vividsound.train.data import BatchOrder, DataConfig, _atomic_npy, _key, batch_rng, load_items, prepare_cache
 from vividsound.train.loop import Stage, TrainConfig, TrainingError, unwrap
 
 
@@ -113,11 +113,9 @@ class GPTStage(Stage):
         self.val_items, _ = load_items(cfg.data, cfg.data.val_split, limit=cfg.data.val_items)
         items = self.train_items + self.val_items
         mel = self.vq.config.mel
-        cache = prepare_cache(cfg.data, self.run_dir, mel, items, root, rank=d.rank, world=d.world,
-                              progress=self.tc.progress, barrier=d.barrier)
-        self.cache_root = cache.dir.parent
-        self.codes = self._codes(cache, items)
-        self.feats = self._text_features(items)
+        self.cache = prepare_cache(cfg.data, self.run_dir, mel, items, root, rank=d.rank, world=d.world,
+                                   progress=self.tc.progress, barrier=d.barrier)
+        self._setup_caches()
         q = self.vq.config
         torch.manual_seed(self.tc.seed)
         m = cfg.model
@@ -129,63 +127,57 @@ class GPTStage(Stage):
         self.add_optimizer("gpt", self.model.parameters())
         self.order = BatchOrder(len(self.train_items), self.tc.seed, d.rank, d.world)
 
-    # ----- caches ------------------------------------------------------------------------------
-    def _codes(self, cache, items) -> dict[str, torch.Tensor]:
-        """Code grids (rows, cols) int16 per item id, encoded once per VQGAN and stored beside the mels."""
-        cfg, t = self.cfg, self.vq.frames_per_column
-        key = json.dumps({"vqgan": _file_digest(Path(cfg.vqgan) / "model.safetensors"), "spec": cache.dir.name,
+    # ----- caches (filled on first use, kept on disk beside the mels) -----------------------------
+    def _setup_caches(self) -> None:
+        cfg = self.cfg
+        root = self.cache.dir.parent
+        key = json.dumps({"vqgan": _file_digest(Path(cfg.vqgan) / "model.safetensors"), "spec": self.cache.dir.name,
                           "min_cols": cfg.crop_columns}, sort_keys=True)
-        path = self.cache_root / f"codes-{hashlib.sha1(key.encode()).hexdigest()[:12]}.pt"
-        codes: dict[str, torch.Tensor] = {}
-        if path.is_file():
-            codes = torch.load(path, map_location="cpu", weights_only=True)
-        todo = [it for it in items if it.id not in codes]
-        if todo:
-            it_ = todo
-            if self.tc.progress and self.dist.main:
-                from tqdm.auto import tqdm
-
-                it_ = tqdm(todo, desc="encoding codes", unit="clip", leave=False)
-            with torch.no_grad():
-                for it in it_:
-                    m = torch.from_numpy(cache.get_float(it.id))[None].to(self.device)
-                    min_frames = cfg.crop_columns * t
-                    if m.shape[-1] < min_frames:
-                        m = F.pad(m, (0, min_frames - m.shape[-1]), value=self.vq.config.mel.silence_db)
-                    codes[it.id] = self.vq.encode(self.vq.pad_mel(m)).indices[0].to(torch.int16).cpu()
-            if self.dist.main:
-                from vividsound.checkpoint import atomic_torch_save
-
-                atomic_torch_save(codes, path)
-        return codes
-
-    def _text_features(self, items) -> dict[str, torch.Tensor]:
-        """Features (n_valid, D) fp16 per caption (empty dict in ``none`` mode)."""
-        tc = self.cfg.text
-        if tc.mode == "none":
-            return {}
-        adapter = self.text.state_dict()
-        wd = hashlib.sha1(b"".join(v.float().cpu().numpy().tobytes() for v in adapter.values())).hexdigest()[:8]
+        self.codes_dir = root / f"codes-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+        state = self.text.state_dict()
+        wd = hashlib.sha1(b"".join(v.float().cpu().numpy().tobytes() for v in state.values())).hexdigest()[:8]
         key = json.dumps({**dataclasses.asdict(self.text.config), "adapter": wd}, sort_keys=True)
-        path = self.cache_root / f"text-{hashlib.sha1(key.encode()).hexdigest()[:12]}.pt"
-        feats: dict[str, torch.Tensor] = torch.load(path, weights_only=True) if path.is_file() else {}
-        caps = sorted({c for it in items for c in it.captions if c not in feats})
-        if caps:
-            chunks = [caps[i : i + 64] for i in range(0, len(caps), 64)]
-            if self.tc.progress and self.dist.main:
-                from tqdm.auto import tqdm
+        self.text_dir = root / f"text-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+        for p in (self.codes_dir, self.text_dir):
+            p.mkdir(parents=True, exist_ok=True)
+        self.codes: dict[str, torch.Tensor] = {}
+        self.feats: dict[str, torch.Tensor] = {}
 
-                chunks = tqdm(chunks, desc="encoding captions", unit="batch", leave=False)
+    def code_grid(self, item) -> torch.Tensor:
+        """The item's code grid (rows, cols) int16, at least ``crop_columns`` wide (silence-padded)."""
+        if item.id in self.codes:
+            return self.codes[item.id]
+        path = self.codes_dir / f"{_key(item.id)}.npy"
+        if path.is_file():
+            grid = torch.from_numpy(np.load(path))
+        else:
+            t = self.vq.frames_per_column
             with torch.no_grad():
-                for chunk in chunks:
-                    tf = self.text(chunk)
-                    for c, f, m in zip(chunk, tf.features.cpu(), tf.mask.cpu()):
-                        feats[c] = f[: int(m.sum())].to(torch.float16)
-            if self.dist.main:
-                from vividsound.checkpoint import atomic_torch_save
+                m = torch.from_numpy(self.cache.get_float(item.id))[None].to(self.device)
+                min_frames = self.cfg.crop_columns * t
+                if m.shape[-1] < min_frames:
+                    m = F.pad(m, (0, min_frames - m.shape[-1]), value=self.vq.config.mel.silence_db)
+                grid = self.vq.encode(self.vq.pad_mel(m)).indices[0].to(torch.int16).cpu()
+            _atomic_npy(path, grid.numpy())
+        if self.cfg.data.preload:
+            self.codes[item.id] = grid
+        return grid
 
-                atomic_torch_save(feats, path)
-        return feats
+    def caption_feature(self, item, caption: str) -> torch.Tensor:
+        """Text features (n_valid, D) of one of the item's captions; all of an item's captions are encoded
+        together, so a feature never depends on which other items share the batch (exact resume)."""
+        if caption in self.feats:
+            return self.feats[caption]
+        path = self.text_dir / f"{_key(item.id)}.pt"
+        if path.is_file():
+            got = torch.load(path, weights_only=True)
+        else:
+            with torch.no_grad():
+                tf = self.text(list(item.captions))
+            got = {c: f[: int(m.sum())].to(torch.float16).cpu() for c, f, m in zip(item.captions, tf.features, tf.mask)}
+            atomic_torch_save(got, path)
+        self.feats.update(got)
+        return got[caption]
 
     # ----- batches -----------------------------------------------------------------------------
     def batch(self, items, rng: np.random.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -194,13 +186,13 @@ class GPTStage(Stage):
         toks, cond = [], torch.zeros(len(items), L, D)
         mask = torch.zeros(len(items), L, dtype=torch.bool)
         for b, it in enumerate(items):
-            grid = self.codes[it.id].long()  # (rows, cols)
+            grid = self.code_grid(it).long()  # (rows, cols)
             start = 0 if rng is None else int(rng.integers(0, grid.shape[1] - C + 1))
             toks.append(self.vq.codes_to_sequence(grid[None, :, start : start + C])[0])
             cap = it.captions[0] if rng is None else it.captions[int(rng.integers(len(it.captions)))]
             drop = rng is not None and rng.random() < self.cfg.cond_dropout
-            if self.feats and not drop:
-                f = self.feats[cap].float()
+            if self.cfg.text.mode != "none" and not drop:
+                f = self.caption_feature(it, cap).float()
                 cond[b, : f.shape[0]] = f
                 mask[b, : f.shape[0]] = True
         return torch.stack(toks), cond, mask
