@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import TINY_CNN, TINY_CNN_CLAP, TINY_GPT, TINY_VQ
+from train_helpers import TINY_CNN, TINY_CNN_CLAP, TINY_GPT, TINY_VQ
 from vividsound.train import load_stage_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

@@ -1,6 +1,6 @@
 import torch
 
-from conftest import TINY_CNN, metrics, tiny_overrides
+from train_helpers import TINY_CNN, metrics, tiny_overrides
 from vividsound.checkpoint import load_component
 from vividsound.train import train
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import TINY_CNN, tiny_overrides
+from train_helpers import TINY_CNN, tiny_overrides
 from vividsound.cli import main
 from vividsound.errors import ConfigError
 from vividsound.train import load_stage_config, train

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from conftest import TINY_VQ, metrics, tiny_overrides
+from train_helpers import TINY_VQ, metrics, tiny_overrides
 from vividsound.checkpoint import load_component
 from vividsound.losses.perceptual import PerceptualLoss, PerceptualWeightsError
 from vividsound.train import train

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from conftest import TINY_CNN, TINY_GPT, tiny_overrides
+from train_helpers import TINY_CNN, TINY_GPT, tiny_overrides
 
 
 def _free_port() -> int:

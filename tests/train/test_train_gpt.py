@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from conftest import TINY_GPT, metrics, tiny_overrides
+from train_helpers import TINY_GPT, metrics, tiny_overrides
 from vividsound.pipeline import TextToSound
 from vividsound.train import load_stage_config, train
 from vividsound.train.gpt import GPTStage

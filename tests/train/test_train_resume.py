@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from conftest import TINY_CNN, TINY_GPT, TINY_VQ, tiny_overrides
+from train_helpers import TINY_CNN, TINY_GPT, TINY_VQ, tiny_overrides
 from vividsound.checkpoint import load_component
 from vividsound.train import train
 from vividsound.train.loop import TrainingError
