@@ -67,3 +67,10 @@ def test_ddp_tagger_ranks_agree(corpus, tmp_path):
 def test_ddp_gpt_ranks_agree(corpus, shared_cache, vqgan_dir, tiny_bert_dir, tmp_path):
     o = tiny_overrides(corpus, shared_cache, steps=3) + TINY_GPT + [f"vqgan={vqgan_dir}", f"text.path={tiny_bert_dir}"]
     _run("gpt", o, tmp_path)
+
+
+def test_ddp_vqgan_with_discriminator_ranks_agree(corpus, tagger_dir, tmp_path):
+    from train_helpers import TINY_VQ
+
+    o = tiny_overrides(corpus, tmp_path / "c", steps=3) + TINY_VQ + [f"loss.tagger={tagger_dir}", "loss.disc_start=1"]
+    _run("vqgan", o, tmp_path)

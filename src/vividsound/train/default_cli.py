@@ -90,6 +90,8 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
             print(f"[train-default] {s}: done already, skipping")
         else:
             resume = (run / "checkpoints" / "last" / "state.pt").is_file()
+            if run.exists() and not resume:  # stopped before its first checkpoint: nothing to resume
+                shutil.rmtree(run)
             print(f"[train-default] {s}: {'resuming' if resume else 'starting'} in {run}")
             t0 = time.time()
             try:

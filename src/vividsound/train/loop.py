@@ -23,7 +23,9 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -370,6 +372,30 @@ class Stage:
         return state.get("best") or {}
 
 
+class _StopOnInterrupt:
+    """The first Ctrl-C finishes the current step, saves a checkpoint and stops; a second one aborts.
+
+    (Single-process runs only: under torchrun every rank would stop at a different step.)
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.requested = False
+        self._old = None
+        if enabled and threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nvividsound: stopping after this step (Ctrl-C again to abort without saving)", file=sys.stderr)
+
+    def restore(self) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+
 def _better(new: float, old: float | None, mode: str) -> bool:
     return old is None or (new < old if mode == "min" else new > old)
 
@@ -432,9 +458,10 @@ def run_stage(stage_cls: type[Stage], cfg: Any, run_dir: str | Path, *, resume: 
 
         bar = tqdm(total=tc.steps, initial=stage.step, desc=f"train {stage.name}", unit="step", dynamic_ncols=True)
     started, t0 = stage.step, time.time()
+    stop = _StopOnInterrupt(enabled=d.world == 1)
     try:
         while stage.step < tc.steps:
-            if tc.stop_after and stage.step - started >= tc.stop_after:
+            if (tc.stop_after and stage.step - started >= tc.stop_after) or stop.requested:
                 break
             logs = stage.train_step()
             stage.step += 1
@@ -453,8 +480,11 @@ def run_stage(stage_cls: type[Stage], cfg: Any, run_dir: str | Path, *, resume: 
                     stage.save_checkpoint(best)
                 d.barrier()
     finally:
+        stop.restore()
         if bar is not None:
             bar.close()
+    if stop.requested and d.main:
+        print(f"vividsound: interrupted; checkpoint of step {stage.step} saved, continue with --resume", file=sys.stderr)
     finished = stage.step >= tc.steps
     if finished:
         do_validate()

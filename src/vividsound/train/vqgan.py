@@ -149,14 +149,47 @@ class VQGANStage(Stage):
             with warnings.catch_warnings():  # keep both schedules on one clock while the discriminator waits
                 warnings.simplefilter("ignore", UserWarning)
                 self.schedulers["disc"].step()
+        self._sync_codebook()
         if lc.revive_every and (self.step + 1) % lc.revive_every == 0:
             with torch.no_grad():
                 z = self.model.encoder(self.model.normalize(reals[-1])[:, None])  # (B, C, h, w)
                 flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
                 g = torch.Generator().manual_seed(tc.seed * 7919 + self.step)
                 logs["train/revived"] = float(self.model.quantizer.revive_dead_codes(flat, g))
+            self._broadcast_codebook()
         logs["train/disc_on"] = float(disc_on)
         return logs
+
+    @torch.no_grad()
+    def _sync_codebook(self) -> None:
+        """Under DDP, make the codebook state global: EMA statistics averaged over ranks (the codebook is
+        recomputed from them as the quantiser does), last-use steps maximised. (A no-op on one process.)"""
+        if self.dist.world == 1:
+            return
+        import torch.distributed as dist
+
+        q = self.model.quantizer
+        dist.all_reduce(q.last_used, op=dist.ReduceOp.MAX)
+        if q.cfg.update != "ema":
+            return  # a trainable codebook is already kept equal by DDP's gradient averaging
+        for buf in (q.ema_size, q.ema_sum):
+            dist.all_reduce(buf)
+            buf.div_(self.dist.world)
+        n, eps = q.ema_size.sum(), 1e-5
+        smoothed = (q.ema_size + eps) / (n + q.cfg.n_codes * eps) * n  # as VectorQuantizer._ema_update
+        q.codebook.copy_(q.ema_sum / smoothed[:, None])
+
+    @torch.no_grad()
+    def _broadcast_codebook(self) -> None:
+        """After a revival (drawn from each rank's own latents), every rank takes rank 0's codebook."""
+        if self.dist.world == 1:
+            return
+        import torch.distributed as dist
+
+        for buf in self.model.quantizer.buffers():
+            dist.broadcast(buf, 0)
+        if self.model.quantizer.cfg.update != "ema":
+            dist.broadcast(self.model.quantizer.codebook.data, 0)
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
