@@ -57,3 +57,28 @@ def test_resume_refuses_other_config_and_fresh_run_refuses_used_folder(corpus, t
         train("tagger", None, tmp_path / "run", overrides=o + ["train.lr=0.01"], resume=True)
     with pytest.raises(TrainingError, match="holds no run"):
         train("tagger", None, tmp_path / "empty", overrides=o, resume=True)
+
+
+def test_ctrl_c_saves_after_the_step_and_resume_is_exact(corpus, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from vividsound.train.tagger import TaggerStage
+
+    o = tiny_overrides(corpus, tmp_path / "c") + TINY_CNN + ["train.steps=5"]
+    train("tagger", None, tmp_path / "full", overrides=o)
+    orig = TaggerStage.train_step
+
+    def interrupted(self):
+        logs = orig(self)
+        if self.step == 1:  # during the second step
+            os.kill(os.getpid(), signal.SIGINT)
+        return logs
+
+    monkeypatch.setattr(TaggerStage, "train_step", interrupted)
+    train("tagger", None, tmp_path / "part", overrides=o)
+    monkeypatch.setattr(TaggerStage, "train_step", orig)
+    state = torch.load(tmp_path / "part" / "checkpoints" / "last" / "state.pt", weights_only=True)
+    assert state["step"] == 2 and not (tmp_path / "part" / "DONE").exists()
+    train("tagger", None, tmp_path / "part", overrides=o, resume=True)
+    _same_weights(tmp_path / "full", tmp_path / "part", ["tagger"])
