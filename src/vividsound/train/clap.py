@@ -63,7 +63,8 @@ class CLAPStage(Stage):
                 f = self.model.text.backbone_features(list(item.captions)).features[:, 0].cpu()
             got = dict(zip(item.captions, f))
             atomic_torch_save(got, path)
-        self.feats.update(got)
+        if self.cfg.data.preload:
+            self.feats.update(got)
         return got[caption]
 
     def batch(self, items, rng: np.random.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:

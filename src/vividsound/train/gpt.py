@@ -176,7 +176,8 @@ class GPTStage(Stage):
                 tf = self.text(list(item.captions))
             got = {c: f[: int(m.sum())].to(torch.float16).cpu() for c, f, m in zip(item.captions, tf.features, tf.mask)}
             atomic_torch_save(got, path)
-        self.feats.update(got)
+        if self.cfg.data.preload:
+            self.feats.update(got)
         return got[caption]
 
     # ----- batches -----------------------------------------------------------------------------
