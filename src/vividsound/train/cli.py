@@ -20,7 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from vividsound.train import train
 
+    import os
+
+    import torch.distributed as dist
+
     export = train(args.stage, args.config, args.out, overrides=args.overrides, resume=args.resume)
+    if dist.is_available() and dist.is_initialized():  # launched by torchrun
+        dist.destroy_process_group()
+    if os.environ.get("RANK", "0") != "0":
+        return 0
     if export.is_dir():
         print(f"exported {args.stage} to {export}")
     else:
