@@ -1,0 +1,1 @@
+"""Losses: GAN (hinge, feature matching, adaptive weight), perceptual (tagger features), spectral."""

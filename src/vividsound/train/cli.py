@@ -1,0 +1,36 @@
+"""``vividsound train STAGE --config FILE [--set key=value ...] --out RUN_DIR [--resume]``."""
+
+from __future__ import annotations
+
+import argparse
+
+from vividsound.train import STAGES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("stage", choices=list(STAGES), help="which stage to train")
+    parser.add_argument("--config", help="YAML or JSON config (e.g. configs/default/vqgan.yaml); "
+                        "omitted: the built-in defaults")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set train.steps=100 (repeatable; types are checked)")
+    parser.add_argument("--out", required=True, help="run folder (config, logs, checkpoints, export)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+
+
+def run(args: argparse.Namespace) -> int:
+    from vividsound.train import train
+
+    import os
+
+    import torch.distributed as dist
+
+    export = train(args.stage, args.config, args.out, overrides=args.overrides, resume=args.resume)
+    if dist.is_available() and dist.is_initialized():  # launched by torchrun
+        dist.destroy_process_group()
+    if os.environ.get("RANK", "0") != "0":
+        return 0
+    if export.is_dir():
+        print(f"exported {args.stage} to {export}")
+    else:
+        print(f"stopped early; continue with --resume (checkpoint in {args.out}/checkpoints/last)")
+    return 0

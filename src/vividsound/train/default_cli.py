@@ -1,0 +1,131 @@
+"""``vividsound train-default --corpus DIR --out DIR``: every stage of the default model, one after another.
+
+tagger -> vqgan (perceptual loss on the tagger) -> clap -> gpt (on the VQGAN's codes, conditioned on the
+CLAP-tuned text encoder) [-> melgan], each with ``configs/default/STAGE.yaml``, all sharing one cache.
+Stage by stage resumable: a finished stage (``OUT/STAGE/DONE``) is skipped, an interrupted one resumes
+from its last checkpoint. ``OUT/stages.json`` records each stage's wall time, device and steps; the
+result is the pipeline folder ``OUT/pipeline`` (a copy of the GPT run's export).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import time
+from pathlib import Path
+
+from vividsound.errors import ConfigError
+
+ORDER = ("tagger", "vqgan", "clap", "gpt", "melgan")
+
+
+def default_config_dir() -> Path:
+    """``configs/default`` of the source tree (the package is run from a checkout for training)."""
+    return Path(__file__).resolve().parents[3] / "configs" / "default"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--corpus", required=True, help="corpus folder holding manifest.jsonl")
+    parser.add_argument("--out", required=True, help="output folder (one run folder per stage + pipeline/)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to train")
+    parser.add_argument("--melgan", action="store_true", help="also train the MelGAN vocoder (optional)")
+    parser.add_argument("--configs", default=None, help="folder of STAGE.yaml files (default: configs/default)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE.KEY=VALUE",
+                        help="override one stage's config, e.g. --set gpt.train.steps=100 (repeatable)")
+    parser.add_argument("--stop-after", choices=ORDER, default=None, help="stop after this stage")
+
+
+def _stage_overrides(overrides: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {s: [] for s in ORDER}
+    for o in overrides:
+        stage, _, rest = o.partition(".")
+        if stage not in out or not rest:
+            raise ConfigError(f"--set {o!r} must start with a stage name ({', '.join(ORDER)}), e.g. gpt.train.steps=100")
+        out[stage].append(rest)
+    return out
+
+
+def _device_name(device: str) -> str:
+    import torch
+
+    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", melgan: bool = False,
+                  configs: str | Path | None = None, overrides: list[str] | None = None,
+                  stop_after: str | None = None) -> Path:
+    """Run (or resume) every default stage; returns the pipeline folder (or the last finished stage's run)."""
+    from vividsound.train import train
+
+    corpus, out = Path(corpus), Path(out)
+    manifest = corpus / "manifest.jsonl"
+    if not manifest.is_file():
+        raise ConfigError(f"--corpus {corpus}: no manifest.jsonl there")
+    cdir = Path(configs) if configs else default_config_dir()
+    stages = [s for s in ORDER if s != "melgan" or melgan]
+    for s in stages:
+        if not (cdir / f"{s}.yaml").is_file():
+            raise ConfigError(f"no {s}.yaml in {cdir} (pass --configs DIR)")
+    per = _stage_overrides(list(overrides or []))
+    out.mkdir(parents=True, exist_ok=True)
+    record_path = out / "stages.json"
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    common = [f"data.manifest={manifest.resolve()}", f"data.cache_dir={(out / 'cache').resolve()}",
+              f"train.device={device}"]
+    links = {
+        "tagger": [],
+        "vqgan": [f"loss.tagger={(out / 'tagger' / 'export' / 'tagger').resolve()}"],
+        "clap": [],
+        "gpt": [f"vqgan={(out / 'vqgan' / 'export' / 'vqgan').resolve()}",
+                f"text.path={(out / 'clap' / 'export' / 'text_encoder').resolve()}"],
+        "melgan": [],
+    }
+    for s in stages:
+        run = out / s
+        if (run / "DONE").is_file():
+            print(f"[train-default] {s}: done already, skipping")
+        else:
+            resume = (run / "checkpoints" / "last" / "state.pt").is_file()
+            if run.exists() and not resume:  # stopped before its first checkpoint: nothing to resume
+                shutil.rmtree(run)
+            print(f"[train-default] {s}: {'resuming' if resume else 'starting'} in {run}")
+            t0 = time.time()
+            try:
+                train(s, cdir / f"{s}.yaml", run, overrides=common + links[s] + per[s], resume=resume)
+            finally:
+                r = record.setdefault(s, {"wall_s": 0.0, "sessions": []})
+                dt = time.time() - t0
+                r["wall_s"] = round(r["wall_s"] + dt, 1)
+                r["sessions"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
+                                      "wall_s": round(dt, 1), "device": _device_name(device)})
+                r["done"] = (run / "DONE").is_file()
+                if r["done"]:
+                    r["result"] = json.loads((run / "DONE").read_text())
+                record_path.write_text(json.dumps(record, indent=2) + "\n")
+            if not (run / "DONE").is_file():
+                print(f"[train-default] {s} stopped before its last step; run the same command again to resume")
+                return run
+        if stop_after == s:
+            return run
+    pipe = out / "pipeline"
+    if pipe.exists():
+        shutil.rmtree(pipe)
+    shutil.copytree(out / "gpt" / "export", pipe)
+    if melgan and (out / "melgan" / "export" / "melgan").is_dir():
+        shutil.copytree(out / "melgan" / "export" / "melgan", pipe / "melgan")
+    size = sum(p.stat().st_size for p in pipe.rglob("*") if p.is_file())
+    record["pipeline"] = {"path": str(pipe), "bytes": size}
+    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"[train-default] pipeline ready: {pipe} ({size / 1e6:.1f} MB); try vividsound generate \"a dog barks\" "
+          f"--model {pipe} -o dog.wav")
+    return pipe
+
+
+def run(args: argparse.Namespace) -> int:
+    train_default(args.corpus, args.out, device=args.device, melgan=args.melgan, configs=args.configs,
+                  overrides=args.overrides, stop_after=args.stop_after)
+    return 0

@@ -1,0 +1,275 @@
+"""``vividsound train gpt``: the conditional GPT prior over codebook indices (paper Sec. 2.2).
+
+Codes of every clip are computed once with the trained VQGAN and cached; text features of every caption
+are computed once with the chosen text encoder (``minilm``, ``mpnet``, ``clap`` = a CLAP-trained
+TextEncoder folder, or ``hf`` = a Hugging Face model path) in ``pooled``, ``sequence`` or ``none`` mode
+and cached too. A batch is a random crop of whole time columns, read column-major; a fraction
+``cond_dropout`` of rows get an all-False mask (the null condition) so classifier-free guidance works.
+The export is a complete pipeline folder: ``vividsound generate --model RUN/export``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vividsound.audio import griffin_lim
+from vividsound.checkpoint import atomic_torch_save, load_component
+from vividsound.errors import ConfigError
+from vividsound.models.gpt import ConditionalGPT, GPTConfig
+from vividsound.models.text import TextEncoder, TextEncoderConfig
+from vividsound.train.data import BatchOrder, DataConfig, _atomic_npy, _key, batch_rng, load_items, prepare_cache
+from vividsound.train.loop import Stage, TrainConfig, TrainingError, unwrap
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    encoder: Literal["minilm", "mpnet", "clap", "hf"] = "minilm"  # which text encoder conditions the GPT
+    path: str = ""  # clap: TextEncoder folder (CLAP run's export/text_encoder); hf: model folder or hub id
+    mode: Literal["pooled", "sequence", "none"] = "sequence"  # 1 Feat / 30 Feats / No Feat (paper Table 1)
+    max_tokens: int = 30  # features kept in sequence mode
+    dim: int = 384  # feature width of an hf backbone (minilm 384, mpnet 768 are known)
+
+
+@dataclass(frozen=True)
+class GPTModelConfig:
+    n_layer: int = 24  # transformer blocks
+    n_head: int = 16  # attention heads
+    n_embd: int = 1024  # width
+    dropout: float = 0.0  # dropout in attention and MLP
+    bias: bool = True  # biases in linear layers
+    max_columns: int = 54  # longest clip in time columns (block_size = max_columns * rows)
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    vocoder: str = "hifigan"  # hifigan | griffinlim | a MelGAN component folder
+    name: str = "vividsound"  # model name recorded in pipeline.json
+    duration: float = 5.0  # default seconds per clip
+    top_k: int = 512  # default top-k (the paper: 512 of 1024)
+    cfg_scale: float = 1.0  # default classifier-free guidance scale
+    fp16: bool = False  # store the exported weights in float16
+
+
+@dataclass(frozen=True)
+class GPTStageConfig:
+    data: DataConfig = field(default_factory=DataConfig)  # manifest and cache (crop_frames is not used here)
+    vqgan: str = ""  # folder of the trained VQGAN component (its codes are the GPT's vocabulary)
+    text: TextConfig = field(default_factory=TextConfig)  # the condition
+    model: GPTModelConfig = field(default_factory=GPTModelConfig)  # transformer size
+    crop_columns: int = 54  # time columns per training example (shorter clips are padded with silence)
+    cond_dropout: float = 0.1  # fraction of rows trained with the null condition (for CFG)
+    sample_columns: int = 16  # columns generated for the TensorBoard sample at each validation
+    export: ExportConfig = field(default_factory=ExportConfig)  # pipeline export settings
+    train: TrainConfig = field(default_factory=TrainConfig)  # optimisation and logging
+
+
+def build_text_encoder(tc: TextConfig) -> TextEncoder:
+    """The text encoder named by ``tc`` (weights from its package, folder or component)."""
+    if tc.encoder == "clap":
+        if not tc.path:
+            raise ConfigError("text.encoder=clap needs text.path = the CLAP run's export/text_encoder folder")
+        enc = load_component(tc.path, "TextEncoder")
+        c = enc.config
+        if (c.mode, c.max_tokens) == (tc.mode, tc.max_tokens):
+            return enc
+        new = TextEncoder(dataclasses.replace(c, mode=tc.mode, max_tokens=tc.max_tokens))
+        new.load_state_dict(enc.state_dict(), strict=True)
+        return new.eval()
+    if tc.encoder == "hf" and not tc.path:
+        raise ConfigError("text.encoder=hf needs text.path (a local Hugging Face model folder or hub id)")
+    dim = {"minilm": 384, "mpnet": 768}.get(tc.encoder, tc.dim)
+    return TextEncoder(TextEncoderConfig(backbone=tc.encoder, path=tc.path, mode=tc.mode, max_tokens=tc.max_tokens,
+                                         dim=dim)).eval()
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()[:12] if path.is_file() else "none"
+
+
+class GPTStage(Stage):
+    name = "gpt"
+    config_class = GPTStageConfig
+
+    def setup(self) -> None:
+        cfg, d = self.cfg, self.dist
+        if not cfg.vqgan:
+            raise ConfigError("vqgan is not set: pass --set vqgan=RUN/export/vqgan (a trained VQGAN folder)")
+        if cfg.crop_columns > cfg.model.max_columns:
+            raise ConfigError(f"crop_columns={cfg.crop_columns} exceeds model.max_columns={cfg.model.max_columns}")
+        if not 0 <= cfg.cond_dropout < 1:
+            raise ConfigError(f"cond_dropout={cfg.cond_dropout}; allowed: 0 <= cond_dropout < 1")
+        self.vq = load_component(cfg.vqgan, "VQGAN").to(self.device).eval()
+        self.text = build_text_encoder(cfg.text).to(self.device)
+        self.train_items, root = load_items(cfg.data, cfg.data.train_split)
+        self.val_items, _ = load_items(cfg.data, cfg.data.val_split, limit=cfg.data.val_items)
+        items = self.train_items + self.val_items
+        mel = self.vq.config.mel
+        self.cache = prepare_cache(cfg.data, self.run_dir, mel, items, root, rank=d.rank, world=d.world,
+                                   progress=self.tc.progress, barrier=d.barrier)
+        self._setup_caches()
+        q = self.vq.config
+        torch.manual_seed(self.tc.seed)
+        m = cfg.model
+        self.model = ConditionalGPT(GPTConfig(vocab_size=q.quantizer.n_codes, block_size=m.max_columns * q.rows,
+                                              rows=q.rows, cond_dim=self.text.dim, cond_len=self.text.out_len,
+                                              n_layer=m.n_layer, n_head=m.n_head, n_embd=m.n_embd,
+                                              dropout=m.dropout, bias=m.bias))
+        self.net = self.wrap(self.model)
+        self.add_optimizer("gpt", self.model.parameters())
+        self.order = BatchOrder(len(self.train_items), self.tc.seed, d.rank, d.world)
+
+    # ----- caches (filled on first use, kept on disk beside the mels) -----------------------------
+    def _setup_caches(self) -> None:
+        cfg = self.cfg
+        root = self.cache.dir.parent
+        key = json.dumps({"vqgan": _file_digest(Path(cfg.vqgan) / "model.safetensors"), "spec": self.cache.dir.name,
+                          "min_cols": cfg.crop_columns}, sort_keys=True)
+        self.codes_dir = root / f"codes-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+        state = self.text.state_dict()
+        wd = hashlib.sha1(b"".join(v.float().cpu().numpy().tobytes() for v in state.values())).hexdigest()[:8]
+        key = json.dumps({**dataclasses.asdict(self.text.config), "adapter": wd}, sort_keys=True)
+        self.text_dir = root / f"text-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+        for p in (self.codes_dir, self.text_dir):
+            p.mkdir(parents=True, exist_ok=True)
+        self.codes: dict[str, torch.Tensor] = {}
+        self.feats: dict[str, torch.Tensor] = {}
+
+    def code_grid(self, item) -> torch.Tensor:
+        """The item's code grid (rows, cols) int16, at least ``crop_columns`` wide (silence-padded)."""
+        if item.id in self.codes:
+            return self.codes[item.id]
+        path = self.codes_dir / f"{_key(item.id)}.npy"
+        if path.is_file():
+            grid = torch.from_numpy(np.load(path))
+        else:
+            t = self.vq.frames_per_column
+            with torch.no_grad():
+                m = torch.from_numpy(self.cache.get_float(item.id))[None].to(self.device)
+                min_frames = self.cfg.crop_columns * t
+                if m.shape[-1] < min_frames:
+                    m = F.pad(m, (0, min_frames - m.shape[-1]), value=self.vq.config.mel.silence_db)
+                grid = self.vq.encode(self.vq.pad_mel(m)).indices[0].to(torch.int16).cpu()
+            _atomic_npy(path, grid.numpy())
+        if self.cfg.data.preload:
+            self.codes[item.id] = grid
+        return grid
+
+    def caption_feature(self, item, caption: str) -> torch.Tensor:
+        """Text features (n_valid, D) of one of the item's captions; all of an item's captions are encoded
+        together, so a feature never depends on which other items share the batch (exact resume)."""
+        if caption in self.feats:
+            return self.feats[caption]
+        path = self.text_dir / f"{_key(item.id)}.pt"
+        if path.is_file():
+            got = torch.load(path, weights_only=True)
+        else:
+            with torch.no_grad():
+                tf = self.text(list(item.captions))
+            got = {c: f[: int(m.sum())].to(torch.float16).cpu() for c, f, m in zip(item.captions, tf.features, tf.mask)}
+            atomic_torch_save(got, path)
+        if self.cfg.data.preload:
+            self.feats.update(got)
+        return got[caption]
+
+    # ----- batches -----------------------------------------------------------------------------
+    def batch(self, items, rng: np.random.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(tokens (B, crop*rows), cond (B, L, D), mask (B, L)); ``rng=None`` = deterministic validation."""
+        C, L, D = self.cfg.crop_columns, self.text.out_len, self.text.dim
+        toks, cond = [], torch.zeros(len(items), L, D)
+        mask = torch.zeros(len(items), L, dtype=torch.bool)
+        for b, it in enumerate(items):
+            grid = self.code_grid(it).long()  # (rows, cols)
+            start = 0 if rng is None else int(rng.integers(0, grid.shape[1] - C + 1))
+            toks.append(self.vq.codes_to_sequence(grid[None, :, start : start + C])[0])
+            cap = it.captions[0] if rng is None else it.captions[int(rng.integers(len(it.captions)))]
+            drop = rng is not None and rng.random() < self.cfg.cond_dropout
+            if self.cfg.text.mode != "none" and not drop:
+                f = self.caption_feature(it, cap).float()
+                cond[b, : f.shape[0]] = f
+                mask[b, : f.shape[0]] = True
+        return torch.stack(toks), cond, mask
+
+    def _loss(self, net, toks, cond, mask) -> torch.Tensor:
+        logits = net(toks, cond, mask)
+        return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), toks.reshape(-1))
+
+    def train_step(self) -> dict[str, float]:
+        self.net.train()
+        total = 0.0
+        for micro in range(self.tc.grad_accum):
+            idx = self.order.next(self.tc.batch_size)
+            rng = batch_rng(self.tc.seed, self.dist.rank, self.step, micro)
+            toks, cond, mask = (t.to(self.device) for t in self.batch([self.train_items[i] for i in idx], rng))
+            with self.no_sync(self.net, micro), self.autocast():
+                loss = self._loss(self.net, toks, cond, mask)
+                self.check_finite({"ce": loss})
+                self.backward(loss, "gpt")
+            total += float(loss.detach()) / self.tc.grad_accum
+        norm = self.optimizer_step("gpt")
+        return {"train/ce": total, "train/grad_norm": norm}
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        m = unwrap(self.net).eval()
+        bs = self.tc.batch_size
+        n_batches = (len(self.val_items) + bs - 1) // bs
+        if self.tc.val_batches:
+            n_batches = min(n_batches, self.tc.val_batches)
+        s = s_null = 0.0
+        n = 0
+        for k in range(n_batches):
+            items = self.val_items[k * bs : (k + 1) * bs]
+            toks, cond, mask = (t.to(self.device) for t in self.batch(items, None))
+            with self.autocast():
+                s += float(self._loss(m, toks, cond, mask)) * len(items)
+                s_null += float(self._loss(m, toks, cond, torch.zeros_like(mask))) * len(items)
+            n += len(items)
+        res = {"val/loss": s / n, "val/loss_null_condition": s_null / n, "val/condition_gain": (s_null - s) / n}
+        if self.writer is not None:
+            self._log_sample(m)
+        return res
+
+    def _log_sample(self, m: ConditionalGPT) -> None:
+        it = self.val_items[0]
+        cols = min(self.cfg.sample_columns, m.config.max_columns)
+        _, cond, mask = self.batch([it], None)
+        toks = m.generate(cond.to(self.device), mask.to(self.device), cols * m.config.rows, seeds=[0],
+                          top_k=min(self.cfg.export.top_k, m.config.vocab_size))
+        mel = self.vq.decode_codes(self.vq.sequence_to_codes(toks)).float().cpu()
+        self.log_mel_image("val/sample", mel, self.step)
+        if self.writer is not None:
+            self.writer.add_text("val/sample_prompt", it.captions[0], self.step)
+        self.log_audio("val/sample_griffinlim", griffin_lim(mel, self.vq.config.mel, n_iter=16)[0],
+                       self.vq.config.mel.sample_rate, self.step)
+
+    def components(self) -> dict[str, torch.nn.Module]:
+        return {"gpt": self.model}
+
+    def export(self, folder: Path) -> None:
+        from vividsound.models.vocoders import GriffinLim, GriffinLimConfig, HiFiGAN, HiFiGANConfig
+        from vividsound.pipeline import SamplingDefaults, TextToSound
+
+        ec, mel = self.cfg.export, self.vq.config.mel
+        if ec.vocoder == "hifigan":
+            voc = HiFiGAN(HiFiGANConfig(mel=mel))
+        elif ec.vocoder == "griffinlim":
+            voc = GriffinLim(GriffinLimConfig(mel=mel))
+        elif Path(ec.vocoder).is_dir():
+            voc = load_component(ec.vocoder, "MelGAN")
+        else:
+            raise TrainingError(f"export.vocoder={ec.vocoder!r}: use hifigan, griffinlim or a MelGAN folder")
+        max_dur = self.model.config.max_columns * self.vq.frames_per_column * mel.hop_length / mel.sample_rate
+        defaults = SamplingDefaults(duration=min(ec.duration, max_dur),
+                                    top_k=min(ec.top_k, self.model.config.vocab_size), cfg_scale=ec.cfg_scale)
+        pipe = TextToSound(self.text.cpu(), self.model.cpu().eval(), self.vq.cpu(), voc, defaults=defaults,
+                           name=ec.name)
+        pipe.save_pretrained(folder, dtype=torch.float16 if ec.fp16 else None)
