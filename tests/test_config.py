@@ -68,3 +68,20 @@ def test_config_files(tmp_path):
         load_config_file(tmp_path / "b.yaml")
     with pytest.raises(ConfigError, match="not found"):
         load_config_file(tmp_path / "c.yaml")
+
+
+@dataclass(frozen=True)
+class Parent:
+    inner: Inner = field(default_factory=lambda: Inner(width=9, kind="b"))
+
+
+def test_partial_nested_mapping_keeps_the_parents_default():
+    p = from_dict(Parent, {"inner": {"width": 3}})
+    assert p.inner == Inner(width=3, kind="b")  # kind from Parent's default, not Inner's "a"
+
+
+def test_exponent_floats_from_yaml_overrides():
+    data = apply_overrides({}, ["lr=3e-4"])
+    assert from_dict(Outer, data).lr == 3e-4
+    with pytest.raises(ConfigError, match="expected a number"):
+        from_dict(Outer, {"lr": "3e-4x"})

@@ -42,6 +42,7 @@ _COMPONENTS: dict[str, str] = {
     "Tagger": "vividsound.models.tagger:Tagger",
     "CLAP": "vividsound.models.clap:CLAP",
     "Captioner": "vividsound.models.captioner:Captioner",
+    "MultiScaleDiscriminator": "vividsound.models.melgan_discriminator:MultiScaleDiscriminator",
 }
 
 

@@ -94,6 +94,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "3e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise ConfigError(f"{where}: expected a number, got {value!r}")
     if tp is str:
         if isinstance(value, str):
@@ -102,6 +107,13 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if isinstance(tp, type) and isinstance(value, tp):
         return value
     raise ConfigError(f"{where}: cannot use {value!r} as {_type_name(tp)}")
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any], *, _where: str = "") -> T:
@@ -118,6 +130,14 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, _where: str = "") -> T:
     kwargs = {}
     for name, value in data.items():
         where = f"{_where}.{name}" if _where else name
+        f = fields[name]
+        # A partial mapping for a nested dataclass overrides this class's own default for that field
+        # (its default_factory value), not the nested class's bare defaults.
+        if isinstance(value, Mapping) and dataclasses.is_dataclass(hints[name]):
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else (
+                f.default if f.default is not dataclasses.MISSING else None)
+            if dataclasses.is_dataclass(default) and isinstance(default, hints[name]):
+                value = _merge(to_dict(default), value)
         kwargs[name] = _coerce(value, hints[name], where)
     try:
         return cls(**kwargs)
