@@ -12,10 +12,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from vividsound.checkpoint import register_component
-
-register_component("MultiScaleDiscriminator", "vividsound.models.melgan_discriminator:MultiScaleDiscriminator")
-
 
 @dataclass(frozen=True)
 class MultiScaleDiscriminatorConfig:
