@@ -218,7 +218,7 @@ _RULES: list[tuple[str, str, str | None]] = [
     ("hedgewars-data", r"hell|hog|cake|egg|melon|tardis|portal|ufo|crate|skip|sudden|extratime|"
                        r"invulnerable|lowgravity|placed|custom|denied|countdown|ropeatt|roperel", None),
     ("asterisk-core-sounds-en-wav", r".", "speech"),
-    ("widelands-data", r"/music/|lobby|message|click|construction|military|goldspin|weaver|winebubble|beerbubble|"
+    ("widelands-data", r"(^|/)music/|lobby|message|click|construction|military|goldspin|weaver|winebubble|beerbubble|"
                        r"/taverns/|falling_tools|critters/duck", None),
     ("widelands-data", r"moose|stag", "deer"),
     ("widelands-data", r"coyote", "wolf"),
@@ -264,6 +264,7 @@ _RULES: list[tuple[str, str, str | None]] = [
     ("hydrogen-drumkits", r".", None),
 ]
 _KEYWORDS: list[tuple[str, str]] = [
+    (r"(^|/)speech/", "speech"), (r"(^|/)music/", "music"),
     (r"footstep.*sand|sand.*walk", "footsteps_sand"), (r"fs_snow|snow", "footsteps_snow"),
     (r"fs_grass|footstep.*grass", "footsteps_grass"), (r"gravel", "footsteps_gravel"),
     (r"fs_rock|footstep.*rock", "footsteps_rock"), (r"fs_wood|footstep.*wood", "footsteps_wood"),

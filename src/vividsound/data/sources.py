@@ -229,7 +229,8 @@ def speech_attrs(source: str, key: str, base: Path) -> dict[str, Any]:
         lang = _ANCIENT.get(parts[2] if len(parts) > 2 else "", "an ancient language")
         speaker = "woman" if "female" in k else "man"
         return {"speaker": speaker, "language": lang, "text": "", "style": "shout"}
-    return {"speaker": "person", "language": "", "text": ""}
+    speaker = "woman" if re.search(r"woman|female", k) else "man" if re.search(r"(^|[/_])(man|male)", k) else "person"
+    return {"speaker": speaker, "language": "", "text": ""}
 
 
 def read_clip_bytes(loc: tuple[str, ...], _cache: dict[str, Any] = {}) -> bytes:  # noqa: B006 - per-process cache
