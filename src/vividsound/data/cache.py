@@ -4,7 +4,9 @@ Layout of a cache folder::
 
     cache.json            format version, the MelConfig, the manifest path, shard size, item count
     shard-00000.npy       fp16 array (n_mels, total_frames): the items' log-mels side by side in time
-    shard-00000.json      [{"item": <manifest item>, "start": frame, "frames": T}, ...] for that shard
+    shard-00000.json      {"entries": [{"item": <manifest item>, "start": frame, "frames": T}, ...],
+                           "skipped": [{"id", "reason"}, ...]} for that shard
+    skipped.json          all unreadable items (every shard's "skipped")
 
 Shards are written atomically and in a fixed order, so an interrupted run resumes at the first missing
 shard. A cache records the MelConfig it was made with; building into or reading from it with another
@@ -82,14 +84,16 @@ def build_mel_cache(corpus: str | Path, out: str | Path, mel: MelConfig, split: 
     for s in tqdm(range(n_shards), desc="mel shards", disable=not progress):
         npy, idx = out / f"shard-{s:05d}.npy", out / f"shard-{s:05d}.json"
         if npy.exists() and idx.exists():
-            total += len(json.loads(idx.read_text(encoding="utf-8")))
+            done = json.loads(idx.read_text(encoding="utf-8"))
+            total += len(done["entries"])
+            skipped += done["skipped"]
             continue
-        mels, entries, start = [], [], 0
+        mels, entries, start, bad = [], [], 0, []
         for it in items[s * shard_size:(s + 1) * shard_size]:
             try:
                 wav = load_audio(it.audio_path(root), mel.sample_rate)
             except AudioError as e:
-                skipped.append({"id": it.id, "reason": str(e)})
+                bad.append({"id": it.id, "reason": str(e)})
                 continue
             with torch.no_grad():
                 m = front(torch.from_numpy(wav))[0].numpy().astype(np.float16)  # (n_mels, T)
@@ -98,10 +102,11 @@ def build_mel_cache(corpus: str | Path, out: str | Path, mel: MelConfig, split: 
             start += m.shape[1]
         arr = np.concatenate(mels, axis=1) if mels else np.zeros((mel.n_mels, 0), np.float16)
         _atomic_save(npy, lambda t: np.save(open(t, "wb"), arr))
-        _atomic_save(idx, lambda t: Path(t).write_text(json.dumps(entries, ensure_ascii=False)))
+        _atomic_save(idx, lambda t: Path(t).write_text(json.dumps({"entries": entries, "skipped": bad},
+                                                                  ensure_ascii=False)))
         total += len(entries)
-    if skipped:
-        (out / "skipped.json").write_text(json.dumps(skipped, indent=1))
+        skipped += bad
+    _atomic_save(out / "skipped.json", lambda t: Path(t).write_text(json.dumps(skipped, indent=1)))
     _atomic_save(meta_path, lambda t: Path(t).write_text(json.dumps({**head, "complete": True, "items": total,
                                                                      "shards": n_shards}, indent=1)))
     return total
@@ -132,7 +137,7 @@ class MelCache:
         self._items: list[dict[str, Any]] = []
         self._shards: dict[int, np.ndarray] = {}
         for s in range(meta["shards"]):
-            for e in json.loads((self.path / f"shard-{s:05d}.json").read_text(encoding="utf-8")):
+            for e in json.loads((self.path / f"shard-{s:05d}.json").read_text(encoding="utf-8"))["entries"]:
                 self._index.append((s, e["start"], e["frames"]))
                 self._items.append(e["item"])
 
