@@ -184,3 +184,12 @@ def test_mixture_levels_follow_gains(corpus):
     seg = lambda e: wav[int(e["onset"] * 22050): int((e["onset"] + e["duration"]) * 22050)]  # noqa: E731
     peak_db = lambda x: 20 * np.log10(np.abs(x).max() + 1e-9)  # noqa: E731
     assert peak_db(seg(b)) - peak_db(seg(a)) > 8.0
+
+
+def test_stats_cli_prints_the_corpus_tables(corpus, capsys):
+    from vividsound.cli import main
+
+    assert main(["corpus", "stats", "--corpus", str(corpus)]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((corpus / "corpus.json").read_text())
+    assert f"| train | {summary['counts']['train']} |" in out and "| fixture |" in out

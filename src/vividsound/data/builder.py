@@ -9,6 +9,7 @@ exist, then rewritten with the mixtures at the end.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing as mp
 import time
@@ -119,12 +120,22 @@ class _Mix:
     def __call__(self, job: tuple[str, dict[str, Any]]) -> float:
         rel, recipe = job
         path = self.out / rel
+        digest = recipe_digest(recipe)
         if path.exists():
-            return float(read_audio_metadata(path).get("mix_gain_db", 0.0))
+            meta = read_audio_metadata(path)
+            if meta.get("recipe") == digest:  # done by an earlier run with the same recipe
+                return float(meta.get("mix_gain_db", 0.0))
         path.parent.mkdir(parents=True, exist_ok=True)
         wav, gain = render_mixture(recipe, self._load)
-        save_audio(path, wav, SR, {"mix_gain_db": gain, "relation": recipe["relation"]})
+        save_audio(path, wav, SR, {"mix_gain_db": gain, "relation": recipe["relation"], "recipe": digest})
         return gain
+
+
+def recipe_digest(recipe: dict[str, Any]) -> str:
+    """A short hash of what a mixture's audio depends on (clips, placement, gains, length)."""
+    key = json.dumps([recipe["duration"], [[e["clip"], e["onset"], e["duration"], e["gain_db"], e["role"]]
+                                           for e in recipe["events"]]], sort_keys=True)
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
 def build_corpus(cfg: BuildConfig, sources: Sequence[Source], log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -146,9 +157,8 @@ def build_corpus(cfg: BuildConfig, sources: Sequence[Source], log: Callable[[str
             log(f"[fetch] {src.name} FAILED: {e}")
             report["failed_sources"].append({"source": src.name, "reason": str(e)})
             continue
-        if cfg.max_items:
-            clips = [c for c in clips if _h(cfg.seed, "max", c.key) % max(1, len(clips) // cfg.max_items + 1) == 0]
-            clips = clips[: cfg.max_items]
+        if cfg.max_items:  # an even spread over the (sorted) clip list, for quick builds
+            clips = clips[:: max(1, len(clips) // cfg.max_items)][: cfg.max_items]
         raw.extend(clips)
         used.append(src)
         report["unlabelled"] += [{"source": src.name, "path": k, "reason": r} for k, r in skipped]

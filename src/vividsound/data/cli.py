@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     i.add_argument("--split", default="train", choices=["train", "val", "test"])
     i.add_argument("--out", required=True, help="manifest.jsonl to write")
     i.add_argument("--allow-missing", action="store_true", help="skip items whose audio is missing")
+    st = sub.add_parser("stats", help="print a built corpus's counts as Markdown tables")
+    st.add_argument("--corpus", required=True, help="corpus folder (reads corpus.json and report.json)")
     c = sub.add_parser("cache", help="compute a sharded fp16 log-mel cache of a manifest")
     c.add_argument("--corpus", required=True, help="corpus folder or manifest.jsonl")
     c.add_argument("--out", required=True, help="cache folder")
@@ -85,4 +87,34 @@ def run(args: argparse.Namespace) -> int:
         n = build_mel_cache(args.corpus, args.out, mel, split=args.split, shard_size=args.shard_size)
         print(f"mel cache: {n} items in {args.out}")
         return 0
-    raise InputError("corpus: choose an action: build, import or cache")
+    if args.action == "stats":
+        print(corpus_stats_markdown(args.corpus))
+        return 0
+    raise InputError("corpus: choose an action: build, import, stats or cache")
+
+
+def corpus_stats_markdown(corpus: str | Path) -> str:
+    """Markdown tables of a built corpus: items and hours per split, clips per family and source."""
+    import json
+
+    path = Path(corpus) / "corpus.json"
+    if not path.is_file():
+        raise InputError(f"--corpus: no corpus.json in {corpus} (is the build finished?)")
+    s = json.loads(path.read_text(encoding="utf-8"))
+    rep_path = Path(corpus) / "report.json"
+    rep = json.loads(rep_path.read_text(encoding="utf-8")) if rep_path.is_file() else {}
+    lines = ["| split | items | hours |", "|---|---|---|"]
+    lines += [f"| {k} | {s['counts'][k]} | {s['hours'][k]} |" for k in s["counts"]]
+    lines += ["", "| family | single clips |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in s["single_clips_per_family"].items()]
+    lines += ["", "| source | single clips | licence |", "|---|---|---|"]
+    lic = {x["name"]: x["licence"] for x in s["sources"]}
+    lines += [f"| {k} | {v} | {lic.get(k, '')} |" for k, v in sorted(s["single_clips_per_source"].items())]
+    lines += ["", "| relation | mixtures |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in sorted(s["mixtures_per_relation"].items())]
+    if rep:
+        lines += ["", f"skipped: {len(rep.get('unlabelled', []))} files without a label, "
+                      f"{len(rep.get('corrupt', []))} unreadable/silent/too short, "
+                      f"{len(rep.get('failed_sources', []))} sources failed"]
+    lines += ["", f"build time: {s['build_seconds']} s; held-out combinations: {len(s['heldout_combinations'])}"]
+    return "\n".join(lines)

@@ -124,23 +124,25 @@ def describe(spec: dict[str, Any]) -> tuple[str, str, list[str], list[str], list
     """(event, family, clauses, nouns, tags) for a render spec; every word is true of the render."""
     k = spec["kind"]
     if k in ("note", "melody", "chord"):
-        inst, reg, dyn = spec["instrument"], spec["register"], spec["dynamics"]
+        inst, dyn = spec["instrument"], spec["dynamics"]
+        reg = {"low": "low", "middle": "mid-range", "high": "high"}[spec["register"]]
         art = "an" if inst[0] in "aeiouAEIOU" else "a"
         adv = "softly" if dyn == "soft" else "loudly"
-        tags = ["music", "instrument", inst, f"{reg} pitch", dyn]
+        plays, playing = ("sings", "singing") if inst == "choir" else ("plays", "playing")
+        tags = ["music", "instrument", inst, f"{spec['register']} pitch", dyn]
         if k == "note":
             ln = spec["length"]
-            clauses = [f"{art} {inst} plays a {ln}, {reg} note {adv}", f"a single {reg} note on {art} {inst}"]
+            clauses = [f"{art} {inst} {plays} a {ln}, {reg} note {adv}", f"a single {reg} note on {art} {inst}"]
             nouns = [f"a {ln} {reg} {inst} note", f"a single {reg} note on {art} {inst}"]
         elif k == "melody":
             tempo = spec["tempo"]
-            clauses = [f"{art} {inst} plays a {tempo}, {reg} melody {adv}", f"{art} {inst} plays a {tempo} tune"]
-            nouns = [f"a {tempo} {reg} melody on {art} {inst}", f"{art} {inst} playing a {tempo} tune"]
+            clauses = [f"{art} {inst} {plays} a {tempo}, {reg} melody {adv}", f"{art} {inst} {plays} a {tempo} tune"]
+            nouns = [f"a {tempo} {reg} melody on {art} {inst}", f"{art} {inst} {playing} a {tempo} tune"]
             tags.append(f"{tempo} tempo")
         else:
             mode = "minor" if spec["minor"] else "major"
-            clauses = [f"{art} {inst} plays {reg} {mode} chords {adv}", f"{art} {inst} strikes {mode} chords"]
-            nouns = [f"{reg} {mode} chords on {art} {inst}", f"{art} {inst} playing chords"]
+            clauses = [f"{art} {inst} {plays} {reg} {mode} chords {adv}", f"{art} {inst} {plays} {mode} chords"]
+            nouns = [f"{reg} {mode} chords on {art} {inst}", f"{art} {inst} {playing} chords"]
         return f"gm:{inst}", "instruments", clauses, nouns, tags
     if k == "drums":
         kit, pat, tempo = spec["kit"], spec["pattern"], spec["tempo"]
