@@ -14,7 +14,7 @@ import numpy as np
 
 from vividsound.data.captions import ClipInfo, mixture_captions
 
-__all__ = ["RELATIONS", "Pool", "draw_recipe", "render_mixture", "TARGET_DB"]
+__all__ = ["RELATIONS", "Pool", "Bucket", "draw_recipe", "render_mixture", "TARGET_DB"]
 
 SR = 22050
 MAX_SECONDS = 10.0
@@ -28,15 +28,15 @@ class Pool:
     def __init__(self, clips: Sequence[dict[str, Any]]) -> None:
         self.clips = list(clips)
         fam = lambda c: c["info"].family  # noqa: E731
-        self.fg = [c for c in self.clips if fam(c) not in ("music", "ambience")]
-        self.short = [c for c in self.fg if c["duration"] <= 1.5 and fam(c) != "speech"]
-        self.events = [c for c in self.fg if c["duration"] <= 4.0 and fam(c) != "speech"]
-        self.bg = [c for c in self.clips if c["duration"] >= 3.0 and fam(c) in ("water", "weather", "ambience",
-                                                                                "machines", "animal", "fire")]
-        self.music = [c for c in self.clips if fam(c) == "music" or c["info"].event.startswith("gm:")
-                      and c["duration"] >= 3.0 or c["info"].event == "drum_pattern"]
-        self.speech = [c for c in self.clips if fam(c) == "speech" and c["info"].speaker in ("man", "woman")]
-        self.speech = self.speech or [c for c in self.clips if fam(c) == "speech"]
+        fg = [c for c in self.clips if fam(c) not in ("music", "ambience")]
+        self.short = Bucket([c for c in fg if c["duration"] <= 1.5 and fam(c) != "speech"])
+        self.events = Bucket([c for c in fg if c["duration"] <= 4.0 and fam(c) != "speech"])
+        self.bg = Bucket([c for c in self.clips if c["duration"] >= 3.0 and fam(c) in (
+            "water", "weather", "ambience", "machines", "animal", "fire")])
+        self.music = Bucket([c for c in self.clips if fam(c) == "music" or c["info"].event.startswith("gm:")
+                             and c["duration"] >= 3.0 or c["info"].event == "drum_pattern"])
+        speech = [c for c in self.clips if fam(c) == "speech" and c["info"].speaker in ("man", "woman")]
+        self.speech = Bucket(speech or [c for c in self.clips if fam(c) == "speech"])
 
     def usable(self, relation: str) -> bool:
         need = {"background": (self.events, self.bg), "then": (self.events, self.events),
@@ -45,12 +45,25 @@ class Pool:
         return all(len(x) > 0 for x in need)
 
 
+class Bucket(list):
+    """A list of clips that also knows its clips grouped by event label."""
+
+    def __init__(self, clips: Sequence[dict[str, Any]]) -> None:
+        super().__init__(clips)
+        self.by: dict[str, list[dict[str, Any]]] = {}
+        for c in self:
+            self.by.setdefault(c["info"].event, []).append(c)
+        self.labels = sorted(self.by)
+
+
 def _pick(rng: np.random.Generator, pool: list[dict[str, Any]], avoid: set[str] = frozenset()) -> dict[str, Any]:
-    for _ in range(20):
-        c = pool[int(rng.integers(len(pool)))]
-        if c["info"].event not in avoid:
-            return c
-    return pool[int(rng.integers(len(pool)))]
+    """A clip drawn label first (uniform over event labels), then uniformly within the label, so that
+    labels with thousands of rendered clips do not drown the rare recorded ones."""
+    b = pool if isinstance(pool, Bucket) else Bucket(pool)
+    labels, by = b.labels, b.by
+    choices = [lb for lb in labels if lb not in avoid] or labels
+    clips = by[choices[int(rng.integers(len(choices)))]]
+    return clips[int(rng.integers(len(clips)))]
 
 
 def _ev(c: dict[str, Any], onset: float, length: float, gain_db: float, role: str) -> dict[str, Any]:
