@@ -3,8 +3,9 @@
 Every stage is idempotent: fetched packages carry a stamp, each extracted clip and each mixture is a file
 written atomically (plus a sidecar for clips), and a rerun skips what exists. Because recipes are drawn
 from a seeded generator over the (deterministic) clip list, an interrupted build resumed later ends with
-the same manifest as an uninterrupted one. The manifest of single clips is written as soon as the clips
-exist, then rewritten with the mixtures at the end.
+the same manifest as an uninterrupted one. A first build publishes the manifest of single clips as soon
+as they exist; the full manifest replaces it (atomically) at the end. A rerun keeps the old manifest in
+place until the new one is complete.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from vividsound.audio import load_audio, read_audio_metadata, save_audio
 from vividsound.data.captions import clip_info, single_captions
 from vividsound.data.extract import clip_stem, extract_clip
 from vividsound.data.manifest import ManifestItem, write_manifest
-from vividsound.data.mixtures import RELATIONS, Pool, draw_recipe, render_mixture
+from vividsound.data.mixtures import Pool, draw_recipe, render_mixture
 from vividsound.data.sources import RawClip, Source, SourceError
 
 __all__ = ["BuildConfig", "build_corpus", "assign_splits"]
@@ -177,8 +178,9 @@ def build_corpus(cfg: BuildConfig, sources: Sequence[Source], log: Callable[[str
     log(f"[extract] {len(pieces)} clips from {len(raw)} files; {len(report['corrupt'])} skipped as unreadable")
     splits = assign_splits({p["stem"]: p["family"] for p in pieces}, cfg.seed, cfg.split_fractions)
     singles = [_single_item(p, splits[p["stem"]], src_of[p["source"]], cfg.seed) for p in pieces]
-    write_manifest(out / "manifest.jsonl", singles)
-    log(f"[manifest] {len(singles)} single clips written (mixtures follow)")
+    if not (out / "manifest.jsonl").exists():  # a first build: publish the single clips early
+        write_manifest(out / "manifest.jsonl", singles)
+        log(f"[manifest] {len(singles)} single clips written (mixtures follow)")
     pools = {s: Pool([p for p in pieces if splits[p["stem"]] == s]) for s in ("train", "val", "test")}
     heldout = _heldout(pools, cfg)
     recipes = _all_recipes(pools, heldout, cfg)
@@ -246,7 +248,6 @@ def _all_recipes(pools: dict[str, Pool], heldout: list[tuple[str, str, str]], cf
             rec = None
             for _ in range(10):
                 rel = force[1] if force else str(rng.choice(rels, p=w))
-                assert rel in RELATIONS
                 rec = draw_recipe(pool, rel, rng, forbidden if split == "train" else frozenset(), force)
                 if rec is not None:
                     break

@@ -43,7 +43,8 @@ def clip_info(event: str, family: str, attrs: dict[str, Any]) -> ClipInfo:
     if "clauses" in attrs:  # rendered: the spec wrote its own phrases
         tags = tuple(dict.fromkeys([family, *attrs["tags"]]))
         speaker = attrs.get("spec", {}).get("gender", "")
-        return ClipInfo(event, family, tuple(attrs["clauses"]), tuple(attrs["nouns"]), tags, speaker)
+        return ClipInfo(event, family, tuple(attrs["clauses"]), tuple(attrs["nouns"]), tags, speaker,
+                        {"single_clauses": list(attrs.get("single_clauses", []))})
     ev = EVENTS[event]
     tags = tuple(dict.fromkeys([family, ev.name.replace("_", " "), *ev.tags]))
     if family != "speech":
@@ -86,7 +87,7 @@ def single_captions(info: ClipInfo, duration: float, level_db: float, rng: np.ra
     """3-5 distinct captions for a single clip, true to its label, length and level."""
     c = list(info.clauses)
     n = list(info.nouns)
-    out = [c[0], f"the sound of {n[0]}"]
+    out = [*info.extra.get("single_clauses", [])[:1], c[0], f"the sound of {n[0]}"]
     if len(c) > 1:
         out.append(c[1])
     out.append(n[int(rng.integers(len(n)))])

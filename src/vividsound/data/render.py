@@ -120,8 +120,11 @@ def render_specs(seed: int, counts: dict[str, int]) -> list[dict[str, Any]]:
     return specs
 
 
-def describe(spec: dict[str, Any]) -> tuple[str, str, list[str], list[str], list[str]]:
-    """(event, family, clauses, nouns, tags) for a render spec; every word is true of the render."""
+def describe(spec: dict[str, Any]) -> tuple[str, str, list[str], list[str], list[str], list[str]]:
+    """(event, family, clauses, nouns, tags, single-only clauses) for a render spec.
+
+    Every word is true of the render. The dynamics adverb ("softly", "loudly") is only true of the clip on
+    its own (mixtures re-level their events), so it goes into the single-only clauses."""
     k = spec["kind"]
     if k in ("note", "melody", "chord"):
         inst, dyn = spec["instrument"], spec["dynamics"]
@@ -129,34 +132,37 @@ def describe(spec: dict[str, Any]) -> tuple[str, str, list[str], list[str], list
         art = "an" if inst[0] in "aeiouAEIOU" else "a"
         adv = "softly" if dyn == "soft" else "loudly"
         plays, playing = ("sings", "singing") if inst == "choir" else ("plays", "playing")
-        tags = ["music", "instrument", inst, f"{spec['register']} pitch", dyn]
+        tags = ["music", "instrument", inst, f"{spec['register']} pitch"]  # no dynamics: mixtures re-level
         if k == "note":
             ln = spec["length"]
-            clauses = [f"{art} {inst} {plays} a {ln}, {reg} note {adv}", f"a single {reg} note on {art} {inst}"]
+            clauses = [f"{art} {inst} {plays} a {ln}, {reg} note", f"a single {reg} note on {art} {inst}"]
+            single = [f"{art} {inst} {plays} a {ln}, {reg} note {adv}"]
             nouns = [f"a {ln} {reg} {inst} note", f"a single {reg} note on {art} {inst}"]
         elif k == "melody":
             tempo = spec["tempo"]
-            clauses = [f"{art} {inst} {plays} a {tempo}, {reg} melody {adv}", f"{art} {inst} {plays} a {tempo} tune"]
+            clauses = [f"{art} {inst} {plays} a {tempo}, {reg} melody", f"{art} {inst} {plays} a {tempo} tune"]
+            single = [f"{art} {inst} {plays} a {tempo}, {reg} melody {adv}"]
             nouns = [f"a {tempo} {reg} melody on {art} {inst}", f"{art} {inst} {playing} a {tempo} tune"]
             tags.append(f"{tempo} tempo")
         else:
             mode = "minor" if spec["minor"] else "major"
-            clauses = [f"{art} {inst} {plays} {reg} {mode} chords {adv}", f"{art} {inst} {plays} {mode} chords"]
+            clauses = [f"{art} {inst} {plays} {reg} {mode} chords", f"{art} {inst} {plays} {mode} chords"]
+            single = [f"{art} {inst} {plays} {reg} {mode} chords {adv}"]
             nouns = [f"{reg} {mode} chords on {art} {inst}", f"{art} {inst} {playing} chords"]
-        return f"gm:{inst}", "instruments", clauses, nouns, tags
+        return f"gm:{inst}", "instruments", clauses, nouns, tags, single
     if k == "drums":
         kit, pat, tempo = spec["kit"], spec["pattern"], spec["tempo"]
         return ("drum_pattern", "drums", [f"{kit} plays a {tempo} {pat}", f"drums play a {tempo} {pat}"],
-                [f"a {tempo} {pat} on {kit}", f"{kit} playing a {pat}"], ["drum", "music", f"{tempo} tempo"])
+                [f"a {tempo} {pat} on {kit}", f"{kit} playing a {pat}"], ["drum", "music", f"{tempo} tempo"], [])
     if k == "sfx":
         _, ev, clause, noun = next(x for x in GM_SFX if x[0] == spec["program"])
-        return ev, "sfx", [clause], [noun], [ev]
+        return ev, "sfx", [clause], [noun], [ev], []
     g, lang, text = spec["gender"], spec["language"], spec["text"]
     clauses = [f"a {g} speaks {lang}", f"a {g} says something in {lang}"]
     nouns = [f"a {g} speaking {lang}", f"{lang} speech by a {g}"]
     if spec["lang"] == "en":
         clauses = [f'a {g} says "{text}"', f"a {g} speaks English"]
-    return "speech", "speech", clauses, nouns, ["speech", "voice", g, lang]
+    return "speech", "speech", clauses, nouns, ["speech", "voice", g, lang], []
 
 
 _SYNTHS: dict[str, Any] = {}  # one loaded soundfont per process: loading it takes ~0.2 s
@@ -297,7 +303,7 @@ class RenderSource(Source):
             if spec["kind"] == "speech" and not engines.get(spec["engine"], False):
                 skipped.append((spec["id"], f"{spec['engine']} is not installed"))
                 continue
-            ev, fam, clauses, nouns, tags = describe(spec)
-            attrs = {"spec": spec, "clauses": clauses, "nouns": nouns, "tags": tags}
+            ev, fam, clauses, nouns, tags, single = describe(spec)
+            attrs = {"spec": spec, "clauses": clauses, "nouns": nouns, "tags": tags, "single_clauses": single}
             out.append(RawClip(self.name, spec["id"], ("render", json.dumps(spec, sort_keys=True)), ev, fam, attrs))
         return out, skipped
