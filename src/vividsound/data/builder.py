@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing as mp
+import shutil
 import time
 import zlib
 from dataclasses import asdict, dataclass
@@ -142,6 +143,11 @@ def recipe_digest(recipe: dict[str, Any]) -> str:
 def build_corpus(cfg: BuildConfig, sources: Sequence[Source], log: Callable[[str], None] = print) -> dict[str, Any]:
     """Build (or resume) the corpus described by ``cfg`` from ``sources``; returns the summary dict."""
     t_start = time.time()
+    user_log = log
+
+    def log(msg: str) -> None:  # noqa: F811 - every line carries the elapsed time (stage timings)
+        user_log(f"{msg} (+{time.time() - t_start:.0f} s)")
+
     out = Path(cfg.out)
     cache = Path(cfg.cache) if cfg.cache else out / "cache"
     out.mkdir(parents=True, exist_ok=True)
@@ -162,6 +168,9 @@ def build_corpus(cfg: BuildConfig, sources: Sequence[Source], log: Callable[[str
             clips = clips[:: max(1, len(clips) // cfg.max_items)][: cfg.max_items]
         raw.extend(clips)
         used.append(src)
+        for i, lic in enumerate(src.licence_files(cache)):
+            (out / "licenses").mkdir(exist_ok=True)
+            shutil.copyfile(lic, out / "licenses" / f"{src.name}{'' if i == 0 else f'-{i}'}.copyright")
         report["unlabelled"] += [{"source": src.name, "path": k, "reason": r} for k, r in skipped]
         log(f"[fetch] {src.name}: {len(clips)} labelled clips, {len(skipped)} without a label")
     results = _imap(_Extract(str(out), str(cache)), raw, cfg.workers, "extract", cfg.progress)
@@ -306,7 +315,8 @@ def _write_json(path: Path, obj: Any) -> None:
 
 def _write_sources(path: Path, used: Sequence[Source], summary: dict[str, Any]) -> None:
     lines = ["# Sources and attribution", "", "Every clip's licence and credit is also in its manifest item",
-             "(`licence`, `meta.attribution`). Mixtures carry the licences of all their parts.", "",
+             "(`licence`, `meta.attribution`). Mixtures carry the licences of all their parts. The full",
+             "copyright statement of each Debian package is in `licenses/<source>.copyright`.", "",
              "| source | clips | licence | attribution |", "|---|---|---|---|"]
     for s in used:
         n = summary["single_clips_per_source"].get(s.name, 0)

@@ -63,6 +63,10 @@ class Source:
         """(labelled clips, [(key, reason)] of files skipped for having no label)."""
         raise NotImplementedError
 
+    def licence_files(self, cache: Path) -> list[Path]:
+        """Files holding the full licence and copyright statement (copied into the corpus)."""
+        return []
+
 
 def _run(cmd: list[str], cwd: Path) -> None:
     try:
@@ -120,6 +124,9 @@ class DebSource(Source):
         else:
             _run(["dpkg-deb", "-x", str(found[-1]), str(out)], cache)
         (out / ".extracted").write_text(found[-1].name + "\n")
+
+    def licence_files(self, cache: Path) -> list[Path]:
+        return sorted(self._dir(cache).glob("usr/share/doc/*/copyright"))
 
     def clips(self, cache: Path) -> tuple[list[RawClip], list[tuple[str, str]]]:
         base = self._dir(cache)
@@ -262,7 +269,7 @@ def read_clip_bytes(loc: tuple[str, ...], _cache: dict[str, Any] = {}) -> bytes:
 _GAME = "From the game {}; see the package's debian/copyright for the authors."
 DEFAULT_SOURCES: dict[str, Source] = {s.name: s for s in [
     DebSource("0ad-data", "CC-BY-SA-3.0", "0 A.D. by Wildfire Games (play0ad.com), CC BY-SA 3.0.",
-              package="0ad-data", members=("*public.zip",), container="zip",
+              package="0ad-data", members=("*public.zip", "*/copyright"), container="zip",
               container_glob="usr/share/games/0ad/mods/public/public.zip", zip_prefix="audio/"),
     DebSource("tuxpaint-stamps-default", "GPL-2.0", "Tux Paint stamps by New Breed Software and contributors, GPL-2.",
               package="tuxpaint-stamps-default", roots=("usr/share/tuxpaint/stamps",)),
