@@ -41,11 +41,12 @@ def test_cache_matches_mel_front_end_and_resumes(manifest, tmp_path):
     ref = MelSpectrogram(cfg)(torch.from_numpy(load_audio(manifest / "a" / "4.wav", 22050)))[0]
     assert mel.dtype == torch.float16 and mel.shape == ref.shape and item.id == "x4"
     assert torch.allclose(mel.float(), ref, atol=0.02)
-    shard = tmp_path / "cache" / "shard-00001.npy"
-    before = shard.read_bytes()
-    shard.unlink()
-    build_mel_cache(manifest, tmp_path / "cache", cfg, shard_size=3, progress=False)
-    assert shard.read_bytes() == before and len(MelCache(tmp_path / "cache")) == 7
+    shards = [tmp_path / "cache" / f"shard-{i:05d}.npy" for i in (0, 1)]
+    before = [p.read_bytes() for p in shards]
+    for p in shards:
+        p.unlink()
+    build_mel_cache(manifest, tmp_path / "cache", cfg, shard_size=3, progress=False, workers=2)
+    assert [p.read_bytes() for p in shards] == before and len(MelCache(tmp_path / "cache")) == 7
     assert [s["id"] for s in json.loads((tmp_path / "cache" / "skipped.json").read_text())] == ["bad"]
 
 

@@ -55,11 +55,36 @@ def _atomic_save(path: Path, write: Any) -> None:
         raise
 
 
+def _write_shard(job: tuple[int, list[ManifestItem], Path, Path, MelConfig]) -> tuple[int, list[dict[str, str]]]:
+    """Compute and atomically write one shard; returns (items cached, skipped items)."""
+    s, items, root, out, mel = job
+    torch.set_num_threads(1)  # one shard per process; threads would only contend
+    front = MelSpectrogram(mel)
+    mels, entries, start, bad = [], [], 0, []
+    for it in items:
+        try:
+            wav = load_audio(it.audio_path(root), mel.sample_rate)
+        except AudioError as e:
+            bad.append({"id": it.id, "reason": str(e)})
+            continue
+        with torch.no_grad():
+            m = front(torch.from_numpy(wav))[0].numpy().astype(np.float16)  # (n_mels, T)
+        mels.append(m)
+        entries.append({"item": json.loads(it.to_json()), "start": start, "frames": int(m.shape[1])})
+        start += m.shape[1]
+    arr = np.concatenate(mels, axis=1) if mels else np.zeros((mel.n_mels, 0), np.float16)
+    _atomic_save(out / f"shard-{s:05d}.npy", lambda t: np.save(open(t, "wb"), arr))
+    _atomic_save(out / f"shard-{s:05d}.json", lambda t: Path(t).write_text(
+        json.dumps({"entries": entries, "skipped": bad}, ensure_ascii=False)))
+    return len(entries), bad
+
+
 def build_mel_cache(corpus: str | Path, out: str | Path, mel: MelConfig, split: str | None = None,
-                    shard_size: int = 2000, progress: bool = True) -> int:
+                    shard_size: int = 2000, progress: bool = True, workers: int = 1) -> int:
     """Compute log-mels of every (readable) item of a manifest into ``out``; returns the cached count.
 
-    Unreadable audio is skipped and listed in ``out/skipped.json``.
+    Shards already written are kept (resume); ``workers`` processes compute missing shards in
+    parallel. Unreadable audio is skipped and listed in ``out/skipped.json``.
     """
     man = _manifest_path(corpus)
     items = read_manifest(man, split=split)
@@ -77,34 +102,35 @@ def build_mel_cache(corpus: str | Path, out: str | Path, mel: MelConfig, split: 
                 {k: head[k] for k in ("manifest", "split", "shard_size")}:
             raise MelCacheError(f"cache {out} was made from another manifest, split or shard size")
     _atomic_save(meta_path, lambda t: Path(t).write_text(json.dumps({**head, "complete": False}, indent=1)))
-    front = MelSpectrogram(mel)
-    skipped: list[dict[str, str]] = []
     n_shards = (len(items) + shard_size - 1) // shard_size
-    total = 0
-    for s in tqdm(range(n_shards), desc="mel shards", disable=not progress):
-        npy, idx = out / f"shard-{s:05d}.npy", out / f"shard-{s:05d}.json"
-        if npy.exists() and idx.exists():
+    total, skipped, jobs = 0, [], []
+    for s in range(n_shards):
+        idx = out / f"shard-{s:05d}.json"
+        if (out / f"shard-{s:05d}.npy").exists() and idx.exists():
             done = json.loads(idx.read_text(encoding="utf-8"))
             total += len(done["entries"])
             skipped += done["skipped"]
-            continue
-        mels, entries, start, bad = [], [], 0, []
-        for it in items[s * shard_size:(s + 1) * shard_size]:
-            try:
-                wav = load_audio(it.audio_path(root), mel.sample_rate)
-            except AudioError as e:
-                bad.append({"id": it.id, "reason": str(e)})
-                continue
-            with torch.no_grad():
-                m = front(torch.from_numpy(wav))[0].numpy().astype(np.float16)  # (n_mels, T)
-            mels.append(m)
-            entries.append({"item": json.loads(it.to_json()), "start": start, "frames": int(m.shape[1])})
-            start += m.shape[1]
-        arr = np.concatenate(mels, axis=1) if mels else np.zeros((mel.n_mels, 0), np.float16)
-        _atomic_save(npy, lambda t: np.save(open(t, "wb"), arr))
-        _atomic_save(idx, lambda t: Path(t).write_text(json.dumps({"entries": entries, "skipped": bad},
-                                                                  ensure_ascii=False)))
-        total += len(entries)
+        else:
+            jobs.append((s, items[s * shard_size:(s + 1) * shard_size], root, out, mel))
+    bar = tqdm(total=len(jobs), desc="mel shards", disable=not progress)
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(workers) as pool:
+            results = []
+            for r in pool.imap(_write_shard, jobs):
+                results.append(r)
+                bar.update()
+    else:
+        threads = torch.get_num_threads()
+        results = []
+        for j in jobs:
+            results.append(_write_shard(j))
+            bar.update()
+        torch.set_num_threads(threads)
+    bar.close()
+    for n, bad in results:
+        total += n
         skipped += bad
     _atomic_save(out / "skipped.json", lambda t: Path(t).write_text(json.dumps(skipped, indent=1)))
     _atomic_save(meta_path, lambda t: Path(t).write_text(json.dumps({**head, "complete": True, "items": total,

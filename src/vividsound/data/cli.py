@@ -55,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     c.add_argument("--mel-preset", default="hifigan")
     c.add_argument("--split", default=None, choices=["train", "val", "test"])
     c.add_argument("--shard-size", type=int, default=2000)
+    c.add_argument("--workers", type=int, default=2)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
             mel = MelConfig.preset(args.mel_preset)
         except ValueError as e:
             raise InputError(f"--mel-preset: {e}") from None
-        n = build_mel_cache(args.corpus, args.out, mel, split=args.split, shard_size=args.shard_size)
+        if args.workers < 1 or args.shard_size < 1:
+            raise InputError(f"--workers and --shard-size must be >= 1, got {args.workers}, {args.shard_size}")
+        n = build_mel_cache(args.corpus, args.out, mel, split=args.split, shard_size=args.shard_size,
+                            workers=args.workers)
         print(f"mel cache: {n} items in {args.out}")
         return 0
     if args.action == "stats":
