@@ -181,9 +181,13 @@ def build_corpus(cfg: BuildConfig, sources: Sequence[Source], log: Callable[[str
             report["corrupt"].append({"source": clip.source, "path": clip.key, "reason": val})
             continue
         info = clip_info(clip.event, clip.family, clip.attrs)
+        attrs = {k: v for k, v in clip.attrs.items() if k in ("speaker", "language", "text")}
+        spec = clip.attrs.get("spec", {})
+        if spec.get("kind") == "speech":  # rendered speech: who says what, from the render spec
+            attrs = {"speaker": spec["gender"], "language": spec["language"], "text": spec["text"],
+                     "engine": spec["engine"]}
         for rec in val:
-            pieces.append({**rec, "info": info, "source": clip.source, "family": clip.family,
-                           "attrs": {k: v for k, v in clip.attrs.items() if k in ("speaker", "language", "text")}})
+            pieces.append({**rec, "info": info, "source": clip.source, "family": clip.family, "attrs": attrs})
     log(f"[extract] {len(pieces)} clips from {len(raw)} files; {len(report['corrupt'])} skipped as unreadable")
     splits = assign_splits({p["stem"]: p["family"] for p in pieces}, cfg.seed, cfg.split_fractions)
     singles = [_single_item(p, splits[p["stem"]], src_of[p["source"]], cfg.seed) for p in pieces]
