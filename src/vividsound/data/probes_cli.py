@@ -40,8 +40,11 @@ def corpus_clip_provider(corpus: str | Path) -> Callable[[str, np.random.Generat
     speech = {g: [it for it in items if it.meta.get("family") == "speech"
                   and it.meta.get("speech", {}).get("speaker") == g and (it.duration or 0) <= 4.0]
               for g in ("man", "woman")}
-    events = [it for it in items if it.meta.get("family") not in ("speech", "music", "voice", "ambience")
-              and (it.duration or 9) <= 3.0]
+    # sound events only: pitched music would look like speech to the speech checker, and rendered
+    # clips' first captions carry dynamics words that contradict "quietly, then loudly"
+    events = [it for it in items if it.meta.get("family") not in ("speech", "music", "voice", "ambience",
+                                                                  "instruments", "drums")
+              and it.source != "rendered" and (it.duration or 9) <= 3.0]
     short = [it for it in events if (it.duration or 9) <= 1.0]
     if not short or not events:
         raise InputError(f"--corpus: the test split of {man} has too few short event clips")
