@@ -1,0 +1,191 @@
+"""Compositional mixtures: placed events whose captions are true by construction.
+
+A *recipe* (plain JSON) lists the clips used, each with its onset, length and gain; it is drawn from a
+seeded generator from one split's clips only, so mixtures never mix splits. :func:`render_mixture` turns
+a recipe into audio. Recipes are cheap to draw, so the builder draws them all up front (deterministic
+for a seed) and renders the missing ones in parallel.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from vividsound.data.captions import ClipInfo, mixture_captions
+
+__all__ = ["RELATIONS", "Pool", "Bucket", "draw_recipe", "render_mixture", "TARGET_DB"]
+
+SR = 22050
+MAX_SECONDS = 10.0
+TARGET_DB = -20.0  # active RMS level an event at gain 0 dB is normalised to
+RELATIONS = ("background", "then", "then_and", "k_times", "over_music", "speech_then", "quiet_loud")
+
+
+class Pool:
+    """The clips of one split grouped for drawing: ``clips`` are dicts with audio, duration, level, info."""
+
+    def __init__(self, clips: Sequence[dict[str, Any]]) -> None:
+        self.clips = list(clips)
+        fam = lambda c: c["info"].family  # noqa: E731
+        fg = [c for c in self.clips if fam(c) not in ("music", "ambience")]
+        self.short = Bucket([c for c in fg if c["duration"] <= 1.5 and fam(c) != "speech"])
+        self.events = Bucket([c for c in fg if c["duration"] <= 4.0 and fam(c) != "speech"])
+        self.bg = Bucket([c for c in self.clips if c["duration"] >= 3.0 and fam(c) in (
+            "water", "weather", "ambience", "machines", "animal", "fire")])
+        self.music = Bucket([c for c in self.clips if fam(c) == "music" or c["info"].event.startswith("gm:")
+                             and c["duration"] >= 3.0 or c["info"].event == "drum_pattern"])
+        speech = [c for c in self.clips if fam(c) == "speech" and c["info"].speaker in ("man", "woman")]
+        self.speech = Bucket(speech or [c for c in self.clips if fam(c) == "speech"])
+
+    def usable(self, relation: str) -> bool:
+        need = {"background": (self.events, self.bg), "then": (self.events, self.events),
+                "then_and": (self.events,), "k_times": (self.short,), "over_music": (self.events, self.music),
+                "speech_then": (self.speech, self.events), "quiet_loud": (self.events, self.events)}[relation]
+        return all(len(x) > 0 for x in need)
+
+
+class Bucket(list):
+    """A list of clips that also knows its clips grouped by event label."""
+
+    def __init__(self, clips: Sequence[dict[str, Any]]) -> None:
+        super().__init__(clips)
+        self.by: dict[str, list[dict[str, Any]]] = {}
+        for c in self:
+            self.by.setdefault(c["info"].event, []).append(c)
+        self.labels = sorted(self.by)
+
+
+def _pick(rng: np.random.Generator, pool: list[dict[str, Any]], avoid: set[str] = frozenset()) -> dict[str, Any]:
+    """A clip drawn label first (uniform over event labels), then uniformly within the label, so that
+    labels with thousands of rendered clips do not drown the rare recorded ones."""
+    b = pool if isinstance(pool, Bucket) else Bucket(pool)
+    labels, by = b.labels, b.by
+    choices = [lb for lb in labels if lb not in avoid] or labels
+    clips = by[choices[int(rng.integers(len(choices)))]]
+    return clips[int(rng.integers(len(clips)))]
+
+
+def _ev(c: dict[str, Any], onset: float, length: float, gain_db: float, role: str) -> dict[str, Any]:
+    if role != "background":  # a background bed is looped to fill the mixture
+        length = min(length, c["duration"])
+    return {"clip": c["audio"], "src": c["stem"], "label": c["info"].event, "onset": round(onset, 3),
+            "duration": round(length, 3), "gain_db": round(gain_db, 2), "clip_level_db": c["level_db"],
+            "level_db": round(TARGET_DB + gain_db, 2), "role": role}
+
+
+def draw_recipe(pool: Pool, relation: str, rng: np.random.Generator,
+                forbidden: set[tuple[str, str, str]] = frozenset(),
+                force: tuple[str, str, str] | None = None) -> dict[str, Any] | None:
+    """Draw one mixture recipe; None when the pool cannot make this relation.
+
+    ``forbidden`` (A, relation, B) triples are never produced (held out of training); ``force`` asks
+    for one specific triple (used to put held-out combinations into the test split).
+    """
+    if not pool.usable(relation):
+        return None
+    for _attempt in range(30):
+        rec = _draw(pool, relation, rng, force)
+        if rec is None:
+            return None
+        labels = [e["label"] for e in rec["events"]]
+        triple = (labels[0], relation, labels[1]) if len(labels) > 1 else None
+        if force is not None and triple != force:
+            continue
+        if triple in forbidden:
+            continue
+        return rec
+    return None
+
+
+def _by_event(pool: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [c for c in pool if c["info"].event == name]
+
+
+def _draw(pool: Pool, relation: str, rng: np.random.Generator,
+          force: tuple[str, str, str] | None) -> dict[str, Any] | None:
+    gap = lambda: float(rng.uniform(0.25, 1.0))  # noqa: E731
+    pa = _by_event(pool.events, force[0]) if force else pool.events
+    pb = _by_event(pool.events if relation != "background" else pool.bg, force[2]) if force else None
+    if force and (not pa or not pb):
+        return None
+    events: list[dict[str, Any]] = []
+    infos: list[ClipInfo] = []
+    k = 0
+    if relation in ("then", "quiet_loud"):
+        a = _pick(rng, pa)
+        b = _pick(rng, pb or pool.events, {a["info"].event})
+        la, lb = min(a["duration"], 4.5), min(b["duration"], 4.5)
+        t0 = float(rng.uniform(0.1, 0.6))
+        ga, gb = (0.0, 0.0) if relation == "then" else (-18.0, 0.0)
+        events = [_ev(a, t0, la, ga, "first"), _ev(b, t0 + la + gap(), lb, gb, "second")]
+        infos = [a["info"], b["info"]]
+    elif relation == "then_and":
+        cs = [_pick(rng, pool.events)]
+        for _ in range(2):
+            cs.append(_pick(rng, pool.events, {c["info"].event for c in cs}))
+        t = float(rng.uniform(0.1, 0.4))
+        for i, c in enumerate(cs):
+            ln = min(c["duration"], 2.8)
+            events.append(_ev(c, t, ln, 0.0, f"event{i + 1}"))
+            t += ln + float(rng.uniform(0.25, 0.6))
+        infos = [c["info"] for c in cs]
+    elif relation == "k_times":
+        a = _pick(rng, pool.short)
+        k = int(rng.integers(1, 6))
+        t = float(rng.uniform(0.1, 0.5))
+        g = float(rng.uniform(0.3, 0.9))
+        for i in range(k):
+            events.append(_ev(a, t, a["duration"], 0.0, f"repeat{i + 1}"))
+            t += a["duration"] + g
+        infos = [a["info"]]
+    elif relation in ("background", "over_music"):
+        a = _pick(rng, pa)
+        b = _pick(rng, pb or (pool.bg if relation == "background" else pool.music), {a["info"].event})
+        total = float(min(MAX_SECONDS, max(b["duration"], min(a["duration"], 5.0) + 1.5)))
+        la = min(a["duration"], total - 1.0)
+        t0 = float(rng.uniform(0.3, max(0.31, total - la - 0.2)))
+        events = [_ev(a, t0, la, 0.0, "foreground"), _ev(b, 0.0, total, -12.0, "background")]
+        infos = [a["info"], b["info"]]
+    elif relation == "speech_then":
+        s = _pick(rng, pool.speech)
+        a = _pick(rng, pool.events)
+        ls = min(s["duration"], 5.0)
+        t0 = float(rng.uniform(0.1, 0.5))
+        events = [_ev(s, t0, ls, 0.0, "speech"), _ev(a, t0 + ls + gap(), min(a["duration"], 4.0), 0.0, "event")]
+        infos = [s["info"], a["info"]]
+    end = max(e["onset"] + e["duration"] for e in events)
+    if end > MAX_SECONDS:
+        return None  # too long to place truthfully; the caller draws again
+    captions = mixture_captions(relation, infos, k, rng)
+    tags = sorted({t for i in infos for t in i.tags})
+    return {"relation": relation, "k": k, "events": events, "captions": captions, "tags": tags,
+            "duration": round(min(MAX_SECONDS, end + float(rng.uniform(0.2, 0.6))), 3)}
+
+
+def render_mixture(recipe: dict[str, Any], load: Any) -> tuple[np.ndarray, float]:
+    """Mix a recipe: ``load(audio_rel_path) -> float32 wav``; each event normalised then gained.
+
+    Returns the waveform and the gain in dB applied to the whole mix to avoid clipping (0 or less);
+    the events' absolute levels are ``level_db`` plus that gain, their relative levels are exact.
+    """
+    n = int(recipe["duration"] * SR)
+    out = np.zeros(n, dtype=np.float32)
+    for e in recipe["events"]:
+        wav = load(e["clip"])
+        seg = wav[: int(e["duration"] * SR)]
+        if e["role"] == "background" and seg.size < n:  # loop a background bed under the whole mixture
+            seg = np.tile(seg, int(np.ceil(n / max(1, seg.size))))[:n]
+        gain = 10 ** ((TARGET_DB + e["gain_db"] - e["clip_level_db"]) / 20)
+        start = int(e["onset"] * SR)
+        seg = seg[: max(0, n - start)] * gain
+        fade = min(256, seg.size // 4)
+        if fade > 0:
+            seg[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+        out[start:start + seg.size] += seg
+    peak = float(np.abs(out).max())
+    mix_gain_db = 0.0
+    if peak > 0.99:
+        out *= 0.99 / peak
+        mix_gain_db = float(20 * np.log10(0.99 / peak))
+    return out, round(mix_gain_db, 2)
