@@ -99,9 +99,9 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
             finally:
                 r = record.setdefault(s, {"wall_s": 0.0, "sessions": []})
                 dt = time.time() - t0
-                r["wall_s"] = round(r["wall_s"] + dt, 1)
+                r["wall_s"] = round(r["wall_s"] + dt, 3)
                 r["sessions"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
-                                      "wall_s": round(dt, 1), "device": _device_name(device)})
+                                      "wall_s": round(dt, 3), "device": _device_name(device)})
                 r["done"] = (run / "DONE").is_file()
                 if r["done"]:
                     r["result"] = json.loads((run / "DONE").read_text())
