@@ -9,11 +9,10 @@ it can later be swapped for the corpus' sharded cache. Every value a batch needs
 from __future__ import annotations
 
 import dataclasses
+import io
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -21,6 +20,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
+from vividsound.checkpoint import atomic_write_bytes
 from vividsound.audio import AudioError, MelConfig, MelSpectrogram, load_audio
 from vividsound.data.manifest import ManifestError, ManifestItem, read_manifest
 from vividsound.errors import VividsoundError
@@ -81,15 +81,9 @@ def _key(item_id: str) -> str:
 
 
 def _atomic_npy(path: Path, arr: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=str(path.parent))
-    os.close(fd)
-    try:
-        np.save(tmp, arr)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 class FeatureCache:
