@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vividsound.checkpoint import atomic_torch_save, save_component
+from vividsound.checkpoint import save_component
 from vividsound.models.clap import CLAP, CLAPConfig, info_nce
-from vividsound.train.data import BatchOrder, DataConfig, _key, batch_rng, crop, load_items, prepare_cache
+from vividsound.train.data import (BatchOrder, DataConfig, batch_rng, cached_caption_features, crop, load_items,
+                                   prepare_cache)
 from vividsound.train.loop import Stage, TrainConfig, unwrap
 
 
@@ -53,19 +54,10 @@ class CLAPStage(Stage):
     def _caption_feature(self, item, caption: str) -> torch.Tensor:
         """Frozen backbone pooled feature (D,) of one caption; an item's captions are encoded together and
         cached on disk, so a feature never depends on the rest of the batch (exact resume)."""
-        if caption in self.feats:
-            return self.feats[caption]
-        path = self.text_dir / f"{_key(item.id)}.pt"
-        if path.is_file():
-            got = torch.load(path, weights_only=True)
-        else:
-            with torch.no_grad():
-                f = self.model.text.backbone_features(list(item.captions)).features[:, 0].cpu()
-            got = dict(zip(item.captions, f))
-            atomic_torch_save(got, path)
-        if self.cfg.data.preload:
-            self.feats.update(got)
-        return got[caption]
+        def encode(caps: list[str]) -> dict[str, torch.Tensor]:
+            return dict(zip(caps, self.model.text.backbone_features(caps).features[:, 0].cpu()))
+
+        return cached_caption_features(item, caption, self.text_dir, self.feats, encode, self.cfg.data.preload)
 
     def batch(self, items, rng: np.random.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(log-mel crops (B, n_mels, frames), pooled caption features (B, D))."""

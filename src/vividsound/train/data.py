@@ -15,12 +15,12 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 
-from vividsound.checkpoint import atomic_write_bytes
+from vividsound.checkpoint import atomic_torch_save, atomic_write_bytes
 from vividsound.audio import AudioError, MelConfig, MelSpectrogram, load_audio
 from vividsound.data.manifest import ManifestError, ManifestItem, read_manifest
 from vividsound.errors import VividsoundError
@@ -84,6 +84,28 @@ def _atomic_npy(path: Path, arr: np.ndarray) -> None:
     buf = io.BytesIO()
     np.save(buf, arr)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def cached_caption_features(item: ManifestItem, caption: str, folder: Path, memory: dict[str, torch.Tensor],
+                            encode: Callable[[list[str]], dict[str, torch.Tensor]], keep: bool) -> torch.Tensor:
+    """The feature of one of ``item``'s captions, from ``memory``, the disk cache in ``folder``, or ``encode``.
+
+    All of an item's captions are encoded together (``encode(captions) -> {caption: feature}``) and
+    saved as one file, so a feature never depends on which other items share a batch (exact resume).
+    ``keep`` adds them to ``memory``.
+    """
+    if caption in memory:
+        return memory[caption]
+    path = folder / f"{_key(item.id)}.pt"
+    if path.is_file():
+        got = torch.load(path, weights_only=True)
+    else:
+        with torch.no_grad():
+            got = encode(list(item.captions))
+        atomic_torch_save(got, path)
+    if keep:
+        memory.update(got)
+    return got[caption]
 
 
 class FeatureCache:

@@ -22,11 +22,12 @@ import torch
 import torch.nn.functional as F
 
 from vividsound.audio import griffin_lim
-from vividsound.checkpoint import atomic_torch_save, load_component
+from vividsound.checkpoint import load_component
 from vividsound.errors import ConfigError
 from vividsound.models.gpt import ConditionalGPT, GPTConfig
 from vividsound.models.text import TextEncoder, TextEncoderConfig
-from vividsound.train.data import BatchOrder, DataConfig, _atomic_npy, _key, batch_rng, load_items, prepare_cache
+from vividsound.train.data import (BatchOrder, DataConfig, _atomic_npy, _key, batch_rng, cached_caption_features,
+                                   load_items, prepare_cache)
 from vividsound.train.loop import Stage, TrainConfig, TrainingError, unwrap
 
 
@@ -166,19 +167,11 @@ class GPTStage(Stage):
     def caption_feature(self, item, caption: str) -> torch.Tensor:
         """Text features (n_valid, D) of one of the item's captions; all of an item's captions are encoded
         together, so a feature never depends on which other items share the batch (exact resume)."""
-        if caption in self.feats:
-            return self.feats[caption]
-        path = self.text_dir / f"{_key(item.id)}.pt"
-        if path.is_file():
-            got = torch.load(path, weights_only=True)
-        else:
-            with torch.no_grad():
-                tf = self.text(list(item.captions))
-            got = {c: f[: int(m.sum())].to(torch.float16).cpu() for c, f, m in zip(item.captions, tf.features, tf.mask)}
-            atomic_torch_save(got, path)
-        if self.cfg.data.preload:
-            self.feats.update(got)
-        return got[caption]
+        def encode(caps: list[str]) -> dict[str, torch.Tensor]:
+            tf = self.text(caps)
+            return {c: f[: int(m.sum())].to(torch.float16).cpu() for c, f, m in zip(caps, tf.features, tf.mask)}
+
+        return cached_caption_features(item, caption, self.text_dir, self.feats, encode, self.cfg.data.preload)
 
     # ----- batches -----------------------------------------------------------------------------
     def batch(self, items, rng: np.random.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
