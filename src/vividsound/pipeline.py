@@ -309,6 +309,34 @@ class TextToSound:
         s = self.resolve_settings(duration=duration, top_k=top_k, top_p=top_p, temperature=temperature,
                                   cfg_scale=cfg_scale, num_samples=num_samples, batch_size=batch_size)
         rows, seeds = self._items(prompts, num_samples, seed)
+        return self._generate(rows, seeds, s, batch_size, progress, vocode=True)
+
+    def generate_rows(self, prompts: Sequence[str], seeds: Sequence[int], *, duration: float | None = None,
+                      top_k: int | None = None, top_p: float | None = None, temperature: float | None = None,
+                      cfg_scale: float | None = None, batch_size: int = 8, vocode: bool = True,
+                      progress: bool | Callable[[int, int], None] = False) -> AudioOutput:
+        """Generate one sound per row: ``prompts[i]`` sampled with its own ``seeds[i]``.
+
+        The lower-level form of :meth:`__call__` (which uses row seeds ``seed + j``) for callers that
+        assign seeds themselves (the evaluator, the server). A row's sound depends on its prompt, its
+        seed and the settings only, never on the other rows or on ``batch_size``.
+
+        Args:
+            vocode: ``False`` skips the vocoder: ``waveform`` is then an empty ``(N, 0)`` tensor and only
+                ``codes`` and ``mel`` are filled (mel-domain evaluation).
+        """
+        prompts = check_prompts(list(prompts) if not isinstance(prompts, str) else prompts, MAX_PROMPT_CHARS)
+        seeds = list(seeds)
+        if len(seeds) != len(prompts):
+            raise InputError(f"generate_rows: {len(prompts)} prompts but {len(seeds)} seeds")
+        for sd in seeds:
+            _check_number("seed", sd, low=0, high=2**63 - 1, integer=True, allowed="0 <= seed < 2**63")
+        s = self.resolve_settings(duration=duration, top_k=top_k, top_p=top_p, temperature=temperature,
+                                  cfg_scale=cfg_scale, num_samples=1, batch_size=batch_size)
+        return self._generate(prompts, [int(x) for x in seeds], s, batch_size, progress, vocode=vocode)
+
+    def _generate(self, rows: list[str], seeds: list[int], s: dict[str, Any], batch_size: int,
+                  progress: bool | Callable[[int, int], None], *, vocode: bool) -> AudioOutput:
         columns = self.columns_for(s["duration"])
         n_samples = round(s["duration"] * self.mel_config.sample_rate)
         total = len(rows) * columns * self.gpt.config.rows
@@ -329,14 +357,19 @@ class TextToSound:
         try:
             for i in range(0, len(rows), batch_size):
                 c = self.sample_codes(rows[i : i + batch_size], seeds[i : i + batch_size], columns, s, tick)
-                mel, wav = self.decode(c, n_samples)
+                if vocode:
+                    mel, wav = self.decode(c, n_samples)
+                else:
+                    with torch.no_grad():
+                        mel = self.vqgan.decode_codes(c.to(self.device))
+                    wav = torch.zeros(c.shape[0], 0)
                 codes.append(c.cpu())
                 mels.append(mel.cpu())
                 wavs.append(wav.cpu())
         finally:
             if bar is not None:
                 bar.close()
-        settings = {**s, "model": self.name, "vocoder": type(self.vocoder).__name__,
+        settings = {**s, "model": self.name, "vocoder": type(self.vocoder).__name__ if vocode else None,
                     "vividsound": __version__}
         return AudioOutput(torch.cat(wavs), self.mel_config.sample_rate, torch.cat(codes), torch.cat(mels),
                            rows, seeds, settings)

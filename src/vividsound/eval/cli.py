@@ -1,7 +1,12 @@
 """``vividsound evaluate``: score a model on a corpus split (and the probes) and write a report folder.
 
     vividsound evaluate --model DIR --corpus DIR [--split test] [--probes DIR] [--num-samples N]
-                        [--max-items N] [--tagger DIR] [--captioner DIR] [--clap DIR] --out REPORT_DIR
+                        [--max-items N] [--tagger DIR] [--captioner DIR] [--clap DIR]
+                        [--batch-size N] [--domain waveform|mel] [--retrieval] --out REPORT_DIR
+
+``--retrieval`` scores the retrieval baseline instead of the model: each prompt plays the training
+clip whose caption is nearest in the model's (pooled) text-encoder space. ``--domain mel`` scores the
+decoded spectrograms without a vocoder (fast; aisfx and probes need waveforms and are skipped).
 
 Helper models default to the ``tagger``, ``captioner`` and ``clap`` sub-folders of ``--model`` when those
 exist; a helper that is neither given nor found makes its metrics "unavailable: <reason>".
@@ -38,6 +43,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--cfg-scale", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=1,
+                   help="items generated together when their durations are equal (e.g. with --duration); "
+                        "does not change the audio")
+    p.add_argument("--domain", default="waveform", choices=["waveform", "mel"],
+                   help="mel: score decoded log-mels directly, skipping the vocoder (no aisfx, no probes)")
+    p.add_argument("--probes-per-type", type=int, default=None, help="run only the first N probes of each type")
+    p.add_argument("--retrieval", action="store_true",
+                   help="evaluate the retrieval baseline (nearest training caption's clip) instead of the model")
+    p.add_argument("--retrieval-captions", default="first", choices=["first", "all"],
+                   help="captions indexed per training item for --retrieval (default: the first)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--out", required=True, help="report folder to write")
 
@@ -66,6 +81,14 @@ def _helper(name: str, cls: str, given: str | None, model_dir: Path, reasons: di
     return load_component(folder, expected=cls)
 
 
+def _progress_fn(args: argparse.Namespace, desc: str) -> Any:
+    if getattr(args, "no_progress", False):
+        return lambda xs: xs
+    from tqdm import tqdm
+
+    return lambda xs: tqdm(xs, desc=desc, unit="batch")
+
+
 def load_components(args: argparse.Namespace) -> Any:
     """Build :class:`~vividsound.eval.runner.Components` from the command-line arguments."""
     from vividsound.eval.runner import Components
@@ -80,7 +103,19 @@ def load_components(args: argparse.Namespace) -> Any:
             raise InputError("this build has no vividsound.pipeline (TextToSound); cannot generate") from None
         raise
     reasons: dict[str, str] = {}
-    comp = Components(generator=pipeline.TextToSound.from_pretrained(str(model_dir)), reasons=reasons)
+    gen = pipeline.TextToSound.from_pretrained(str(model_dir))
+    if getattr(args, "retrieval", False):
+        from vividsound.data.manifest import read_manifest
+        from vividsound.eval.retrieval import RetrievalGenerator
+
+        train = read_manifest(manifest_path(args.corpus), split="train")
+        if not train:
+            raise InputError(f"--retrieval: the manifest {manifest_path(args.corpus)} has no train items")
+        bar = _progress_fn(args, "retrieval index")
+        gen = RetrievalGenerator(train, manifest_path(args.corpus).parent, gen.text_encoder, gen.mel_config,
+                                 captions=args.retrieval_captions,
+                                 cache_file=Path(args.out) / "cache" / "retrieval-index.pt", progress=bar)
+    comp = Components(generator=gen, reasons=reasons)
     comp.tagger = _helper("tagger", "Tagger", args.tagger, model_dir, reasons)
     comp.captioner = _helper("captioner", "Captioner", args.captioner, model_dir, reasons)
     comp.clap = _helper("clap", "CLAP", args.clap, model_dir, reasons)
@@ -105,9 +140,9 @@ def load_components(args: argparse.Namespace) -> Any:
         reasons["spice"] = avail.reason
 
     try:
-        comp.probe_checker = importlib.import_module("vividsound.data.probes").check
+        comp.probe_checker = importlib.import_module("vividsound.data.checkers").check
     except (ImportError, AttributeError) as e:
-        reasons["probe_checker"] = f"vividsound.data.probes.check is not importable ({e})"
+        reasons["probe_checker"] = f"vividsound.data.checkers.check is not importable ({e})"
     return comp
 
 
@@ -117,14 +152,16 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = EvalConfig(split=args.split, num_samples=args.num_samples, max_items=args.max_items,
                      duration=args.duration, seed=args.seed, top_k=args.top_k, top_p=args.top_p,
-                     temperature=args.temperature, cfg_scale=args.cfg_scale)
+                     temperature=args.temperature, cfg_scale=args.cfg_scale, batch_size=args.batch_size,
+                     domain=args.domain, probes_per_type=args.probes_per_type)
     mpath = manifest_path(args.corpus)
     items = read_manifest(mpath, split=args.split)
     if not items:
         raise InputError(f"--split {args.split}: the manifest {mpath} has no items in this split")
     probes = read_probes(args.probes) if args.probes else None
     comp = load_components(args)
-    meta = {"model": str(args.model), "corpus": str(mpath), "split": args.split,
+    meta = {"model": str(args.model) + (" (retrieval baseline)" if args.retrieval else ""),
+            "corpus": str(mpath), "split": args.split,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     report = evaluate(comp, items, mpath.parent, args.out, cfg, probes, meta=meta,
                       show_progress=not args.no_progress)

@@ -80,7 +80,7 @@ class Clap(Protocol):
 
 
 class ProbeChecker(Protocol):
-    """``vividsound.data.probes.check``: does this audio satisfy the probe's checkable truth?"""
+    """``vividsound.data.checkers.check``: does this audio satisfy the probe's checkable truth?"""
 
     def __call__(self, audio: Any, sr: int, probe: dict[str, Any]) -> bool:  # audio: (N,) float numpy
         ...

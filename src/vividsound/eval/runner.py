@@ -34,6 +34,7 @@ from vividsound.eval.cider import cider_d
 from vividsound.eval.interfaces import Captioner, Clap, Generator, Tagger
 
 __all__ = ["EvalConfig", "Components", "Features", "evaluate", "score_system", "extract_features",
+           "extract_features_mel", "generate_items",
            "METRIC_INFO", "read_probes"]
 
 Value = Any  # float, or a string "unavailable: ..." / "n/a: ..."
@@ -76,8 +77,17 @@ class EvalConfig:
     aisfx_head: str = "ucsMixed"  # aisfx softmax head for KL and IS
     grid_items: int = 4  # items shown in the spectrogram grid
     grid_samples: int = 3  # generated samples per item in the grid
+    batch_size: int = 1  # items generated together (needs a generator with generate_rows; same audio as 1)
+    domain: str = "waveform"  # "mel": score the decoded log-mels directly, skipping the vocoder
+    probes_per_type: int | None = None  # run only the first N probes of each type
 
     def __post_init__(self) -> None:
+        if self.domain not in ("waveform", "mel"):
+            raise InputError(f"domain must be 'waveform' or 'mel', got {self.domain!r}")
+        if self.batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.probes_per_type is not None and self.probes_per_type < 1:
+            raise InputError(f"probes_per_type must be >= 1, got {self.probes_per_type}")
         if self.num_samples < 1:
             raise InputError(f"num_samples must be >= 1, got {self.num_samples}")
         if self.max_items is not None and self.max_items < 1:
@@ -190,6 +200,39 @@ def extract_features(comp: Components, wavs: Sequence[torch.Tensor], sr: int, me
     stack = lambda xs: np.stack(xs) if xs else None  # noqa: E731
     return Features(mels=list(mels), tag_emb=stack(te), tag_probs=stack(tp), aisfx_emb=stack(ae),
                     aisfx_probs=stack(ap), clap_audio=stack(ca), captions=caps or None)
+
+
+def extract_features_mel(comp: Components, mels: Sequence[np.ndarray], cfg: MelConfig,
+                         progress: Callable[[Any], Any] = lambda x: x) -> Features:
+    """Mel-domain features: every helper reads the log-mels ``mels`` (I arrays (S, n_mels, T)) directly.
+
+    Used by ``domain="mel"``: generated spectrograms are scored without a vocoder, so only the text ->
+    codes -> spectrogram part of the system is measured. Every helper must have been trained on the
+    generator's ``MelConfig``; aisfx (which needs waveforms) is skipped.
+    """
+    for name in ("tagger", "clap", "captioner"):
+        helper = getattr(comp, name)
+        if helper is not None and helper.mel_config != cfg:
+            raise InputError(f"mel-domain evaluation needs the {name} to use the generator's MelConfig "
+                             f"({helper.mel_config} vs {cfg}); evaluate in the waveform domain instead")
+    te, tp, ca, caps = [], [], [], []
+    for m in progress(mels):
+        lm = torch.from_numpy(np.ascontiguousarray(m)).float()
+        s = lm.shape[0]
+        with torch.no_grad():
+            if comp.tagger is not None:
+                te.append(_arr(comp.tagger.embed(lm), "tagger.embed", s))
+                tp.append(_arr(comp.tagger.predict(lm), "tagger.predict", s))
+            if comp.clap is not None:
+                ca.append(_arr(comp.clap.embed_audio(lm), "clap.embed_audio", s))
+            if comp.captioner is not None:
+                c = list(comp.captioner.caption(lm))
+                if len(c) != s:
+                    raise InputError(f"captioner.caption returned {len(c)} captions for {s} clips")
+                caps.append([str(x) for x in c])
+    stack = lambda xs: np.stack(xs) if xs else None  # noqa: E731
+    return Features(mels=list(mels), tag_emb=stack(te), tag_probs=stack(tp), clap_audio=stack(ca),
+                    captions=caps or None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -313,34 +356,91 @@ def item_duration(item: ManifestItem, ref_seconds: float, cfg: EvalConfig) -> fl
     return float(min(max(ref_seconds, cfg.min_duration), cfg.max_duration))
 
 
-def generate_item(gen: Generator, prompt: str, duration: float, seed: int, cfg: EvalConfig,
-                  cache: Path | None) -> tuple[torch.Tensor, int, np.ndarray]:
-    """Generate ``cfg.num_samples`` clips for one prompt (or reuse a cached result of the same request).
+def _request_key(prompt: str, duration: float, seed: int, cfg: EvalConfig) -> dict[str, Any]:
+    return {"prompt": prompt, "duration": duration, "seed": seed, "num_samples": cfg.num_samples,
+            "top_k": cfg.top_k, "top_p": cfg.top_p, "temperature": cfg.temperature, "cfg_scale": cfg.cfg_scale,
+            **({"domain": "mel"} if cfg.domain == "mel" else {})}
 
-    Returns:
-        waveform (S, N), its sample rate, and the log-mel (S, n_mels, T) in the generator's MelConfig.
-    """
-    key = {"prompt": prompt, "duration": duration, "seed": seed, "num_samples": cfg.num_samples,
-           "top_k": cfg.top_k, "top_p": cfg.top_p, "temperature": cfg.temperature, "cfg_scale": cfg.cfg_scale}
-    if cache is not None and cache.is_file():
+
+def _read_cached(cache: Path | None, key: dict[str, Any]) -> tuple[torch.Tensor, int, np.ndarray] | None:
+    if cache is None or not cache.is_file():
+        return None
+    try:
         with np.load(cache, allow_pickle=False) as z:
             if json.loads(str(z["key"])) == key:
                 return torch.from_numpy(z["waveform"]), int(z["sr"]), z["mel"]
-    out = gen([prompt], duration=duration, seed=seed, num_samples=cfg.num_samples, top_k=cfg.top_k,
-              top_p=cfg.top_p, temperature=cfg.temperature, cfg_scale=cfg.cfg_scale)
-    wav = out.waveform.detach().cpu().float()
-    if wav.dim() != 2 or wav.shape[0] != cfg.num_samples:
-        raise InputError(f"generator returned waveform of shape {tuple(wav.shape)}, expected ({cfg.num_samples}, N)")
-    sr = int(out.sample_rate)
-    mel_t = getattr(out, "mel", None)
-    if mel_t is None:  # no decoded spectrogram: take the mel of the waveform in the generator's config
-        mel_t = _FrontEnds().log_mel(wav, sr, gen.mel_config)
-    mel = mel_t.detach().cpu().double().numpy()
-    if cache is not None:
-        tmp = cache.with_name(cache.stem + ".tmp.npz")
-        np.savez(tmp, waveform=wav.numpy(), sr=np.int64(sr), mel=mel, key=np.str_(json.dumps(key)))
-        tmp.replace(cache)
-    return wav, sr, mel
+    except (OSError, ValueError, KeyError):  # a damaged cache file is regenerated, never trusted
+        return None
+    return None
+
+
+def _write_cached(cache: Path | None, key: dict[str, Any], wav: torch.Tensor, sr: int, mel: np.ndarray) -> None:
+    if cache is None:
+        return
+    tmp = cache.with_name(cache.stem + ".tmp.npz")
+    np.savez(tmp, waveform=wav.numpy(), sr=np.int64(sr), mel=mel, key=np.str_(json.dumps(key)))
+    tmp.replace(cache)
+
+
+def generate_items(gen: Generator, prompts: Sequence[str], durations: Sequence[float], seeds: Sequence[int],
+                   cfg: EvalConfig, caches: Sequence[Path | None],
+                   progress: Callable[[Any], Any] = lambda x: x) -> list[tuple[torch.Tensor, int, np.ndarray]]:
+    """Generate ``cfg.num_samples`` clips for every prompt, ``cfg.batch_size`` prompts of equal duration at a
+    time when the generator has ``generate_rows`` (row j of prompt i uses ``seeds[i] + j``, the rule of
+    ``TextToSound.__call__``, so batching never changes a clip). Cached requests are reused.
+
+    In the mel domain the vocoder is skipped: the waveform is empty and the mel is cropped to the frames
+    of ``duration`` seconds.
+    """
+    n = len(prompts)
+    results: list[tuple[torch.Tensor, int, np.ndarray] | None] = [None] * n
+    keys = [_request_key(prompts[i], durations[i], seeds[i], cfg) for i in range(n)]
+    pending = []
+    for i in range(n):
+        results[i] = _read_cached(caches[i], keys[i])
+        if results[i] is None:
+            pending.append(i)
+    rows_api = hasattr(gen, "generate_rows")
+    if cfg.domain == "mel" and not rows_api:
+        raise InputError("mel-domain evaluation needs a generator with generate_rows(..., vocode=False)")
+    S = cfg.num_samples
+    groups: list[list[int]] = []
+    for i in pending:  # consecutive items of equal duration share a model call
+        if groups and rows_api and len(groups[-1]) < cfg.batch_size and durations[groups[-1][0]] == durations[i]:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    gcfg = gen.mel_config
+    for g in progress(groups):
+        if rows_api:
+            rows = [prompts[i] for i in g for _ in range(S)]
+            rseeds = [seeds[i] + j for i in g for j in range(S)]
+            out = gen.generate_rows(rows, rseeds, duration=durations[g[0]], top_k=cfg.top_k, top_p=cfg.top_p,
+                                    temperature=cfg.temperature, cfg_scale=cfg.cfg_scale,
+                                    batch_size=len(rows), vocode=cfg.domain == "waveform")
+        else:
+            i = g[0]
+            out = gen([prompts[i]], duration=durations[i], seed=seeds[i], num_samples=S, top_k=cfg.top_k,
+                      top_p=cfg.top_p, temperature=cfg.temperature, cfg_scale=cfg.cfg_scale)
+        wav_all = out.waveform.detach().cpu().float()
+        sr = int(out.sample_rate)
+        if wav_all.dim() != 2 or wav_all.shape[0] != len(g) * S:
+            raise InputError(f"generator returned waveform of shape {tuple(wav_all.shape)}, "
+                             f"expected ({len(g) * S}, N)")
+        mel_all = getattr(out, "mel", None)
+        if cfg.domain == "mel":
+            if mel_all is None:
+                raise InputError("mel-domain evaluation needs the generator to return its decoded mel")
+            frames = num_frames(int(round(durations[g[0]] * gcfg.sample_rate)), gcfg)
+            mel_all = mel_all[..., :frames]
+        elif mel_all is None:  # no decoded spectrogram: take the mel of the waveform in the generator's config
+            mel_all = _FrontEnds().log_mel(wav_all, sr, gcfg)
+        mel_all = mel_all.detach().cpu().double().numpy()
+        for k, i in enumerate(g):
+            wav, mel = wav_all[k * S : (k + 1) * S], mel_all[k * S : (k + 1) * S]
+            _write_cached(caches[i], keys[i], wav, sr, mel)
+            results[i] = (wav, sr, mel)
+    return results  # type: ignore[return-value]
 
 
 def read_probes(folder: str | Path) -> list[dict[str, Any]]:
@@ -367,7 +467,17 @@ def run_probes(gen: Generator, check: Callable[..., bool], probes: list[dict[str
                progress: Callable[[Any], Any] = lambda x: x) -> dict[str, Any]:
     """Generate each probe's prompt ``cfg.num_samples`` times and report the checker's pass rate per type."""
     by_type: dict[str, list[bool]] = {}
-    for k, probe in enumerate(progress(probes)):
+    if cfg.probes_per_type is not None:
+        seen: dict[str, int] = {}
+        kept = []
+        for k, probe in enumerate(probes):
+            t = str(probe["type"])
+            if seen.get(t, 0) < cfg.probes_per_type:
+                seen[t] = seen.get(t, 0) + 1
+                kept.append((k, probe))
+    else:
+        kept = list(enumerate(probes))
+    for k, probe in progress(kept):
         dur = float(probe.get("duration") or cfg.duration or 5.0)
         out = gen([probe["prompt"]], duration=dur, seed=cfg.seed + k, num_samples=cfg.num_samples, top_k=cfg.top_k,
                   top_p=cfg.top_p, temperature=cfg.temperature, cfg_scale=cfg.cfg_scale)
@@ -420,8 +530,8 @@ def evaluate(comp: Components, items: Sequence[ManifestItem], corpus_root: str |
     gcfg = comp.generator.mel_config
     fe = _FrontEnds()
     ref_wavs, ref_mels, gen_wavs, gen_mels, per_item = [], [], [], [], []
-    gen_sr = None
-    for i, item in enumerate(progress(items, "generate")):
+    durs, seeds, names = [], [], []
+    for i, item in enumerate(progress(items, "references")):
         ref = load_audio(item.audio_path(corpus_root), gcfg.sample_rate)
         dur = item_duration(item, len(ref) / gcfg.sample_rate, cfg)
         n = int(round(dur * gcfg.sample_rate))
@@ -429,25 +539,36 @@ def evaluate(comp: Components, items: Sequence[ManifestItem], corpus_root: str |
         ref_t = torch.from_numpy(ref)[None]
         ref_wavs.append(ref_t)
         ref_mels.append(fe.log_mel(ref_t, gcfg.sample_rate, gcfg).double().numpy())
-        seed = cfg.seed + i
-        wav, sr, mel = generate_item(comp.generator, item.captions[0], dur, seed, cfg,
-                                     out / "cache" / f"{i:05d}_{_safe_name(item.id)}.npz")
+        durs.append(dur)
+        seeds.append(cfg.seed + i)
+        names.append(f"{i:05d}_{_safe_name(item.id)}")
+    results = generate_items(comp.generator, [it.captions[0] for it in items], durs, seeds, cfg,
+                             [out / "cache" / f"{nm}.npz" for nm in names], lambda x: progress(x, "generate"))
+    gen_sr = None
+    for i, (item, (wav, sr, mel)) in enumerate(zip(items, results)):
         if gen_sr is not None and sr != gen_sr:
             raise InputError(f"generator changed its sample rate from {gen_sr} to {sr}")
         gen_sr = sr
         gen_wavs.append(wav)
         gen_mels.append(mel)
-        save_audio(out / "audio" / f"{i:05d}_{_safe_name(item.id)}.wav", wav[0], sr,
-                   {"prompt": item.captions[0], "seed": seed, "item": item.id})
-        per_item.append({"id": item.id, "prompt": item.captions[0], "seed": seed, "duration": dur})
+        if cfg.domain == "waveform":
+            save_audio(out / "audio" / f"{names[i]}.wav", wav[0], sr,
+                       {"prompt": item.captions[0], "seed": seeds[i], "item": item.id})
+        per_item.append({"id": item.id, "prompt": item.captions[0], "seed": seeds[i], "duration": durs[i]})
     assert gen_sr is not None
-    if abs(gen_mels[0].shape[-1] - num_frames(gen_wavs[0].shape[-1], gcfg)) > 2:
-        meta = {**(meta or {}), "warning": "generator mel length differs from its waveform's mel length"}
-
-    ref_f = extract_features(comp, ref_wavs, gcfg.sample_rate, ref_mels, fe, cfg.aisfx_head,
-                             lambda x: progress(x, "features (reference)"))
-    gen_f = extract_features(comp, gen_wavs, gen_sr, gen_mels, fe, cfg.aisfx_head,
-                             lambda x: progress(x, "features (generated)"))
+    if cfg.domain == "waveform":
+        if abs(gen_mels[0].shape[-1] - num_frames(gen_wavs[0].shape[-1], gcfg)) > 2:
+            meta = {**(meta or {}), "warning": "generator mel length differs from its waveform's mel length"}
+        ref_f = extract_features(comp, ref_wavs, gcfg.sample_rate, ref_mels, fe, cfg.aisfx_head,
+                                 lambda x: progress(x, "features (reference)"))
+        gen_f = extract_features(comp, gen_wavs, gen_sr, gen_mels, fe, cfg.aisfx_head,
+                                 lambda x: progress(x, "features (generated)"))
+    else:
+        if comp.aisfx is not None or "aisfx" not in comp.reasons:
+            comp.aisfx = None
+            comp.reasons["aisfx"] = "needs waveforms (mel-domain evaluation skips the vocoder)"
+        ref_f = extract_features_mel(comp, ref_mels, gcfg, lambda x: progress(x, "features (reference)"))
+        gen_f = extract_features_mel(comp, gen_mels, gcfg, lambda x: progress(x, "features (generated)"))
     captions = [list(it.captions) for it in items]
     text_emb = None
     if comp.clap is not None:
@@ -468,6 +589,8 @@ def evaluate(comp: Components, items: Sequence[ManifestItem], corpus_root: str |
 
     if probes is None:
         probe_report: Any = "n/a: no --probes folder given"
+    elif cfg.domain == "mel":
+        probe_report = "n/a: the probe checkers need waveforms (mel-domain evaluation skips the vocoder)"
     elif comp.probe_checker is None:
         probe_report = comp.reason("probe_checker")
     else:
