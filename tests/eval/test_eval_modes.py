@@ -193,3 +193,31 @@ def test_cli_uses_the_corpus_probe_checkers_and_retrieval(corpus, tiny_tts, tmp_
     assert [it.id for it in comp.generator.items] == ["train-0"]  # the train split only
     assert (tmp_path / "out" / "cache" / "retrieval-index.pt").is_file()
     assert json.loads(json.dumps(comp.reasons))["aisfx"] == "skipped (--no-aisfx)"
+
+
+# ----- comparing reports -------------------------------------------------------------------------
+
+def test_compare_reports(corpus, tmp_path, capsys):
+    from vividsound.eval.compare import compare_table, load_report, main
+
+    items = _items(corpus)
+    probes = read_probes(write_probes(tmp_path / "probes"))
+    for name, gen in (("good", FakeGenerator()), ("wrong", FakeGenerator(wrong=True))):
+        evaluate(Components(generator=gen, tagger=FakeTagger(), probe_checker=fake_check), items, corpus.parent,
+                 tmp_path / name, EvalConfig(relevance_k=1), probes, show_progress=False)
+    named = [("good", load_report(tmp_path / "good")), ("wrong", load_report(tmp_path / "wrong"))]
+    table = compare_table(named, original=True, probes=True, metrics=["class_relevance", "mmkl"])
+    lines = table.strip().splitlines()
+    assert lines[0].startswith("| system | class relevance ↑ | MMKL ↓ | probe pitch ↑")
+    assert [ln.split("|")[1].strip() for ln in lines[2:]] == ["good", "wrong", "Original (reference audio)",
+                                                              "Shuffled references"]
+    good_rel = float(lines[2].split("|")[2])
+    wrong_rel = float(lines[3].split("|")[2])
+    assert good_rel > wrong_rel
+    assert main([f"good={tmp_path / 'good'}", f"wrong={tmp_path / 'wrong'}", "--metrics", "psnr"]) == 0
+    assert "| good |" in capsys.readouterr().out
+    evaluate(Components(generator=FakeGenerator()), items[:3], corpus.parent, tmp_path / "fewer", EvalConfig(),
+             show_progress=False)
+    assert main([f"good={tmp_path / 'good'}", f"fewer={tmp_path / 'fewer'}"]) == 2
+    assert "different items" in capsys.readouterr().out
+    assert main(["nonsense"]) == 2

@@ -84,3 +84,14 @@ def test_train_default_runs_every_stage_and_resumes(corpus, tiny_bert_dir, tmp_p
     tts = TextToSound.from_pretrained(pipe)
     assert tts.text_encoder.config.adapter == "mlp"
     assert tts("a low tone hums", duration=0.1).waveform.shape[1] == round(0.1 * 22050)
+
+
+def test_default_configs_ship_inside_the_package():
+    """train-default must find its configs after `pip install .`, not only in a source checkout."""
+    import vividsound
+    from vividsound.train.default_cli import ORDER, default_config_dir
+
+    d = default_config_dir()
+    assert d == Path(vividsound.__file__).resolve().parent / "configs" / "default"
+    assert all((d / f"{s}.yaml").is_file() for s in ORDER)
+    assert (CONFIGS / "default").resolve() == d.resolve()  # the checkout's configs/ is the same folder

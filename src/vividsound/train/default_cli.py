@@ -22,8 +22,9 @@ ORDER = ("tagger", "vqgan", "clap", "gpt", "melgan")
 
 
 def default_config_dir() -> Path:
-    """``configs/default`` of the source tree (the package is run from a checkout for training)."""
-    return Path(__file__).resolve().parents[3] / "configs" / "default"
+    """The default configs, shipped inside the package (``vividsound/configs/default``; ``configs/`` at the
+    top of a source checkout is a link to the same folder), so ``train-default`` works after ``pip install``."""
+    return Path(__file__).resolve().parents[1] / "configs" / "default"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
