@@ -90,18 +90,27 @@ def cached_caption_features(item: ManifestItem, caption: str, folder: Path, memo
                             encode: Callable[[list[str]], dict[str, torch.Tensor]], keep: bool) -> torch.Tensor:
     """The feature of one of ``item``'s captions, from ``memory``, the disk cache in ``folder``, or ``encode``.
 
-    All of an item's captions are encoded together (``encode(captions) -> {caption: feature}``) and
-    saved as one file, so a feature never depends on which other items share a batch (exact resume).
-    ``keep`` adds them to ``memory``.
+    A caption is encoded alone (``encode([caption]) -> {caption: feature}``) the first time it is needed
+    and saved as its own file, so a feature never depends on which other captions share a batch (exact
+    resume), and a run that visits each item once or twice does not pay for all of its captions (with
+    a large text tower this is most of a step's time). Older caches that hold all of an item's captions
+    in one file are still read. ``keep`` adds features to ``memory``.
     """
     if caption in memory:
         return memory[caption]
-    path = folder / f"{_key(item.id)}.pt"
+    whole = folder / f"{_key(item.id)}.pt"
+    if whole.is_file():
+        got = torch.load(whole, weights_only=True)
+        if caption in got:
+            if keep:
+                memory.update(got)
+            return got[caption]
+    path = folder / f"{_key(item.id)}-{hashlib.sha1(caption.encode()).hexdigest()[:10]}.pt"
     if path.is_file():
         got = torch.load(path, weights_only=True)
     else:
         with torch.no_grad():
-            got = encode(list(item.captions))
+            got = encode([caption])
         atomic_torch_save(got, path)
     if keep:
         memory.update(got)
