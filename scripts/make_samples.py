@@ -9,6 +9,7 @@ are 16-bit FLAC with the prompt, seed and settings embedded (``vividsound.audio.
 from __future__ import annotations
 
 import argparse
+import os
 import dataclasses
 import datetime as _dt
 import platform
@@ -59,7 +60,8 @@ def main() -> None:
         "",
         f"Made by `python scripts/make_samples.py --duration {args.duration:g} --seed {args.seed}` on "
         f"{_dt.date.today().isoformat()} ({platform.machine()} CPU, {torch.get_num_threads()} threads, "
-        f"{wall:.0f} s for all {len(rows)}), model `{tts.name}`, vocoder {type(tts.vocoder).__name__}, "
+        f"{wall:.0f} s for all {len(rows)} at load average {os.getloadavg()[0]:.1f}: not a speed figure, see "
+        f"benchmarks/), model `{tts.name}`, vocoder {type(tts.vocoder).__name__}, "
         f"default sampler settings {dataclasses.asdict(tts.defaults)}.",
         "",
         f"Every prompt was generated once with seed {args.seed}; nothing was chosen among several tries, so "
