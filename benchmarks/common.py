@@ -79,8 +79,11 @@ def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs))
 
 
-def header(device: torch.device, threads: int | str) -> list[str]:
-    """Markdown lines describing the run: machine, versions, command, date, load."""
+def header(device: torch.device, threads: int | str, load_at_start: str | None = None) -> list[str]:
+    """Markdown lines describing the run: machine, versions, command, date, load.
+
+    ``load_at_start``: the load average read when the run began (default: read it now).
+    """
     now = _dt.datetime.now(_dt.timezone.utc)
     cmd = "PYTHONPATH=src python " + " ".join(shlex.quote(a) for a in sys.argv)
     lines = [
@@ -90,7 +93,7 @@ def header(device: torch.device, threads: int | str) -> list[str]:
         f"- command: `{cmd}`",
     ]
     if device.type == "cpu":
-        lines.append(f"- load average at start (1/5/15 min): {loadavg()} — the machine is shared; "
+        lines.append(f"- load average at start (1/5/15 min): {load_at_start or loadavg()} — the machine is shared; "
                      "other processes inflate CPU timings")
     return lines
 

@@ -34,6 +34,7 @@ from vividsound.models.gpt import ConditionalGPT
 from vividsound.models.text import MAX_PROMPT_CHARS, TextEncoder, check_prompts
 from vividsound.models.vocoders import VOCODERS, build_vocoder
 from vividsound.models.vqgan import VQGAN
+from vividsound.quantize import check_quantize, quantize_pipeline
 
 PIPELINE_NAME = "pipeline.json"
 COMPONENTS = ("text_encoder", "gpt", "vqgan", "vocoder")
@@ -114,6 +115,9 @@ def _check_number(name: str, value: Any, *, low: float | None = None, high: floa
 class TextToSound:
     """Text-to-sound pipeline. Build with :meth:`from_pretrained`; call to generate."""
 
+    quantize: str | None = None  # "int8" after from_pretrained(..., quantize="int8") (vividsound.quantize)
+    quantize_info: dict[str, Any] | None = None
+
     def __init__(self, text_encoder: TextEncoder, gpt: ConditionalGPT, vqgan: VQGAN, vocoder: torch.nn.Module,
                  defaults: SamplingDefaults | None = None, name: str = "custom", compile: bool = False) -> None:
         self.text_encoder, self.gpt, self.vqgan, self.vocoder = text_encoder, gpt, vqgan, vocoder
@@ -145,6 +149,7 @@ class TextToSound:
         return self.gpt.head.weight.device
 
     def to(self, device: str | torch.device) -> "TextToSound":
+        check_quantize(self.quantize, device)
         for m in (self.text_encoder, self.gpt, self.vqgan, self.vocoder):
             m.to(device)
         return self
@@ -165,14 +170,18 @@ class TextToSound:
     # ------------------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None, *, device: str | torch.device = "cpu",
-                        vocoder: str | os.PathLike | None = None, compile: bool = False) -> "TextToSound":
+                        vocoder: str | os.PathLike | None = None, compile: bool = False,
+                        quantize: str | None = None) -> "TextToSound":
         """Load a pipeline folder (default: the model bundled with the package).
 
         Args:
             vocoder: replace the pipeline's vocoder: ``hifigan``, ``griffinlim`` or a component folder.
             compile: compile the GPT's per-token step with ``torch.compile`` (worth it on a GPU for many
                 clips; the first generation pays the compilation).
+            quantize: ``"int8"``: CPU only, the GPT's transformer Linear layers in int8 (see
+                :mod:`vividsound.quantize`); faster sampling, but tokens can differ from fp32 for the same seed.
         """
+        check_quantize(quantize, device)
         if path is None:
             path = DEFAULT_MODEL_DIR
             if not (path / PIPELINE_NAME).is_file():
@@ -200,7 +209,7 @@ class TextToSound:
         except TypeError as e:
             raise CheckpointError(f"{meta_path}: bad defaults ({e})") from None
         pipe = cls(text, gpt, vqgan, voc, defaults=defaults, name=str(meta.get("name", root.name)), compile=compile)
-        return pipe.to(device)
+        return quantize_pipeline(pipe.to(device), quantize)
 
     @staticmethod
     def _find_melgan(root: Path, mel: MelConfig) -> torch.nn.Module:
@@ -211,6 +220,9 @@ class TextToSound:
 
     def save_pretrained(self, path: str | os.PathLike, *, dtype: torch.dtype | None = None) -> Path:
         """Write this pipeline as a folder (atomically); ``dtype=torch.float16`` halves its size."""
+        if self.quantize is not None:
+            raise InputError(f"cannot save a {self.quantize}-quantised pipeline: save the fp32 one and load it "
+                             f"with quantize={self.quantize!r}")
         meta = {
             "format_version": FORMAT_VERSION,
             "library_version": __version__,
@@ -370,7 +382,7 @@ class TextToSound:
             if bar is not None:
                 bar.close()
         settings = {**s, "model": self.name, "vocoder": type(self.vocoder).__name__ if vocode else None,
-                    "vividsound": __version__}
+                    "vividsound": __version__, **({"quantize": self.quantize} if self.quantize else {})}
         return AudioOutput(torch.cat(wavs), self.mel_config.sample_rate, torch.cat(codes), torch.cat(mels),
                            rows, seeds, settings)
 
@@ -420,7 +432,8 @@ class TextToSound:
                 emitted = upto
         codes = self.vqgan.sequence_to_codes(torch.stack(toks, dim=1))
         mel, wav = self.decode(codes, n_samples)
-        settings = {**s, "model": self.name, "vocoder": type(self.vocoder).__name__, "vividsound": __version__}
+        settings = {**s, "model": self.name, "vocoder": type(self.vocoder).__name__, "vividsound": __version__,
+                    **({"quantize": self.quantize} if self.quantize else {})}
         full = AudioOutput(wav.cpu(), self.mel_config.sample_rate, codes.cpu(), mel.cpu(), rows, seeds, settings)
         yield AudioChunk(wav[0, emitted:].cpu(), self.mel_config.sample_rate, emitted, columns, columns, True, full)
 
@@ -449,4 +462,5 @@ class TextToSound:
             "max_prompt_chars": MAX_PROMPT_CHARS,
             "max_samples_per_call": MAX_SAMPLES_PER_CALL,
             "defaults": {k: getattr(self.defaults, k) for k in SamplingDefaults.__dataclass_fields__},
+            "quantize": self.quantize_info,
         }

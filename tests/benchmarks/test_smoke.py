@@ -101,3 +101,18 @@ def test_icdf_candidate_draws_from_the_top_k_softmax():
     freq = torch.bincount(first, minlength=p.numel()).float() / n
     assert (freq - p).abs().sum() / 2 < 0.03  # total variation
     assert set(first.unique().tolist()) <= set(torch.topk(p, k).indices.tolist())
+
+
+def test_generate_cpu_model_fp32_vs_int8(tiny_model_dir, tmp_path):
+    out = tmp_path / "m.md"
+    res = generate_cpu.main(["--model", str(tiny_model_dir), "--duration", "0.3", "--repeats", "2", "--threads", "1",
+                             "--vocoders", "griffinlim,melgan", "--out", str(out)])
+    assert set(res.runs) == {("fp32", "griffinlim"), ("int8", "griffinlim")}
+    assert all(len(runs) == 2 and all(r[s] > 0 for r in runs for s in generate_cpu.MODEL_STAGES)
+               for runs in res.runs.values())
+    text = out.read_text()
+    assert "| griffinlim | fp32 |" in text and "| griffinlim | int8 |" in text
+    assert "melgan: not timed" in text and "load average" in text and "torch " + torch.__version__ in text
+    assert "int8 tokens equal fp32 tokens" in text
+    with pytest.raises(SystemExit):
+        generate_cpu.main(["--model", str(tiny_model_dir), "--modes", "fp32,int4"])
