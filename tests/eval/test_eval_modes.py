@@ -221,3 +221,22 @@ def test_compare_reports(corpus, tmp_path, capsys):
     assert main([f"good={tmp_path / 'good'}", f"fewer={tmp_path / 'fewer'}"]) == 2
     assert "different items" in capsys.readouterr().out
     assert main(["nonsense"]) == 2
+
+
+def test_sample_is_a_seeded_subset_in_manifest_order(corpus):
+    from vividsound.eval.runner import select_items
+
+    items = _items(corpus)
+    a = select_items(items, EvalConfig(sample=3, sample_seed=1))
+    assert len(a) == 3 == len({it.id for it in a})
+    order = [it.id for it in items]
+    assert [order.index(it.id) for it in a] == sorted(order.index(it.id) for it in a)
+    assert [it.id for it in select_items(items, EvalConfig(sample=3, sample_seed=1))] == [it.id for it in a]
+    picks = {tuple(it.id for it in select_items(items, EvalConfig(sample=3, sample_seed=s))) for s in range(8)}
+    assert len(picks) > 1  # the seed matters
+    assert select_items(items, EvalConfig(sample=100)) == items
+    assert select_items(items, EvalConfig(max_items=2)) == items[:2]
+    with pytest.raises(InputError, match="not both"):
+        EvalConfig(sample=3, max_items=2)
+    with pytest.raises(InputError, match="sample must be"):
+        EvalConfig(sample=1)

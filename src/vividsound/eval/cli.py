@@ -32,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--probes", default=None, help="probe folder holding probes.jsonl")
     p.add_argument("--num-samples", type=int, default=1, help="generations per caption (>= 2 for diversity)")
     p.add_argument("--max-items", type=int, default=None, help="evaluate only the first N items")
+    p.add_argument("--sample", type=int, default=None,
+                   help="evaluate a random subset of N items of the split (seeded; fairer than --max-items, "
+                        "since manifests are grouped by source)")
+    p.add_argument("--sample-seed", type=int, default=0, help="seed of the --sample subset (default 0)")
     p.add_argument("--tagger", default=None, help="tagger component folder (default MODEL/tagger)")
     p.add_argument("--captioner", default=None, help="captioner component folder (default MODEL/captioner)")
     p.add_argument("--clap", default=None, help="CLAP component folder (default MODEL/clap)")
@@ -151,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
     from vividsound.eval.runner import EvalConfig, evaluate, read_probes
 
     cfg = EvalConfig(split=args.split, num_samples=args.num_samples, max_items=args.max_items,
+                     sample=args.sample, sample_seed=args.sample_seed,
                      duration=args.duration, seed=args.seed, top_k=args.top_k, top_p=args.top_p,
                      temperature=args.temperature, cfg_scale=args.cfg_scale, batch_size=args.batch_size,
                      domain=args.domain, probes_per_type=args.probes_per_type)

@@ -22,7 +22,7 @@ from vividsound.eval.report import format_value
 __all__ = ["load_report", "compare_table", "main"]
 
 # settings that must agree for two reports to share a table
-_SAME = ("split", "num_samples", "max_items", "duration", "domain", "seed", "probes_per_type")
+_SAME = ("split", "num_samples", "max_items", "sample", "sample_seed", "duration", "domain", "seed", "probes_per_type")
 
 
 def load_report(folder: str | Path) -> dict[str, Any]:

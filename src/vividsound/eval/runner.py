@@ -34,7 +34,7 @@ from vividsound.eval.cider import cider_d
 from vividsound.eval.interfaces import Captioner, Clap, Generator, Tagger
 
 __all__ = ["EvalConfig", "Components", "Features", "evaluate", "score_system", "extract_features",
-           "extract_features_mel", "generate_items",
+           "extract_features_mel", "generate_items", "select_items",
            "METRIC_INFO", "read_probes"]
 
 Value = Any  # float, or a string "unavailable: ..." / "n/a: ..."
@@ -64,6 +64,8 @@ class EvalConfig:
     split: str = "test"  # manifest split to evaluate
     num_samples: int = 1  # generations per caption (>= 2 for diversity)
     max_items: int | None = None  # evaluate only the first items of the split
+    sample: int | None = None  # evaluate a seeded random subset of this many items (kept in manifest order)
+    sample_seed: int = 0  # seed of that subset
     duration: float | None = None  # seconds per generation; None: the reference clip's length, clamped
     min_duration: float = 1.0  # clamp for reference-length durations, seconds
     max_duration: float = 10.0  # clamp for reference-length durations, seconds
@@ -92,6 +94,10 @@ class EvalConfig:
             raise InputError(f"num_samples must be >= 1, got {self.num_samples}")
         if self.max_items is not None and self.max_items < 1:
             raise InputError(f"max_items must be >= 1, got {self.max_items}")
+        if self.sample is not None and self.sample < 2:
+            raise InputError(f"sample must be >= 2, got {self.sample}")
+        if self.sample is not None and self.max_items is not None:
+            raise InputError("give either max_items (the first items) or sample (a random subset), not both")
         if self.duration is not None and not self.duration > 0:
             raise InputError(f"duration must be > 0 seconds, got {self.duration}")
 
@@ -356,6 +362,20 @@ def item_duration(item: ManifestItem, ref_seconds: float, cfg: EvalConfig) -> fl
     return float(min(max(ref_seconds, cfg.min_duration), cfg.max_duration))
 
 
+def select_items(items: Sequence[ManifestItem], cfg: EvalConfig) -> list[ManifestItem]:
+    """The items an evaluation scores: all, the first ``max_items``, or a seeded random ``sample`` of them
+    (in manifest order). A manifest is usually grouped by source, so its first items are rarely a fair
+    picture of the split: prefer ``sample``."""
+    items = list(items)
+    if cfg.max_items:
+        return items[: cfg.max_items]
+    if cfg.sample and cfg.sample < len(items):
+        rng = np.random.default_rng(cfg.sample_seed)
+        keep = np.sort(rng.choice(len(items), size=cfg.sample, replace=False))
+        return [items[int(i)] for i in keep]
+    return items
+
+
 def _request_key(prompt: str, duration: float, seed: int, cfg: EvalConfig) -> dict[str, Any]:
     return {"prompt": prompt, "duration": duration, "seed": seed, "num_samples": cfg.num_samples,
             "top_k": cfg.top_k, "top_p": cfg.top_p, "temperature": cfg.temperature, "cfg_scale": cfg.cfg_scale,
@@ -514,7 +534,7 @@ def evaluate(comp: Components, items: Sequence[ManifestItem], corpus_root: str |
 
     if comp.generator is None:
         raise InputError("evaluate needs a generator")
-    items = list(items)[: cfg.max_items] if cfg.max_items else list(items)
+    items = select_items(items, cfg)
     if len(items) < 2:
         raise InputError(f"evaluation needs at least 2 items in split {cfg.split!r}, got {len(items)}")
     out = Path(out_dir)
