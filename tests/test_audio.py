@@ -117,3 +117,15 @@ def test_load_compressed_formats(tmp_path, fmt, subtype):
     assert abs(len(y) - 22050) < 2000  # mp3 adds encoder padding
     spec = np.abs(np.fft.rfft(y))
     assert abs(np.argmax(spec) * 22050 / len(y) - 330) < 3
+
+
+def test_saved_audio_has_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    from vividsound.audio import save_audio
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    p = save_audio(tmp_path / "a.wav", np.zeros(100, dtype=np.float32), 22050)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask  # not mkstemp's private 0600

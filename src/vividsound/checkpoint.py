@@ -81,6 +81,15 @@ def atomic_write_dir(final: Path, write: Callable[[Path], None]) -> Path:
     return final
 
 
+def _file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _file_mode()  # read once at import: changing the umask is not thread-safe
+
+
 def _fix_modes(root: Path) -> None:
     """mkdtemp/mkstemp create private (0700/0600) entries; give them the usual umask-based modes."""
     umask = os.umask(0)
@@ -99,6 +108,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600 files; keep the usual umask mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
