@@ -1,13 +1,14 @@
 #!/bin/bash
 # The paper's Table 1 on our corpus: the same GPT (configs/default/gpt.yaml: 6 x 5 x 320) trained for the
 # same budget (400 steps x 16 crops, seed 0: identical initialisation and data order) under seven text
-# conditions, then scored in the mel domain on the first 400 test items (5 s each).
+# conditions, then scored in the mel domain on a seeded random sample of 400 test items (5 s each).
 #
 #   scripts/table1.sh CORPUS RUNS OUT
 #
 # CORPUS: corpus folder; RUNS: a finished `vividsound train-default` output (its VQGAN, CLAP text tower,
 # tagger, CLAP and cache are reused); OUT: where the seven GPT runs and their reports go. Every step
 # skips what is already done, so the script can be run again after an interruption.
+# CAPTIONER=DIR (a trained captioner component) adds the CIDEr-D column.
 # MPNet needs the reassembled all-mpnet-base-v2: `python -m vividsound.models.mpnet` (see docs/TRAINING.md).
 set -euo pipefail
 CORPUS=$1; RUNS=$2; OUT=$3
@@ -32,11 +33,11 @@ train clap1    "${CLAP[@]}" --set text.mode=pooled
 train clap30   "${CLAP[@]}" --set text.mode=sequence
 for c in none minilm1 minilm30 mpnet1 mpnet30 clap1 clap30; do
   [ -f "$OUT/report-$c/report.json" ] && continue
-  vividsound evaluate --model "$OUT/$c/export" --corpus "$CORPUS" --split test --max-items 400 --duration 5 \
+  vividsound evaluate --model "$OUT/$c/export" --corpus "$CORPUS" --split test --sample 400 --duration 5 \
     --batch-size 16 --domain mel --no-aisfx --tagger "$RUNS/tagger/export/tagger" \
-    --clap "$RUNS/clap/export/clap" --no-progress --out "$OUT/report-$c"
+    --clap "$RUNS/clap/export/clap" ${CAPTIONER:+--captioner "$CAPTIONER"} --no-progress --out "$OUT/report-$c"
 done
 python -m vividsound.eval.compare --original \
   "No Feat=$OUT/report-none" "MiniLM 1 Feat=$OUT/report-minilm1" "MiniLM 30 Feats=$OUT/report-minilm30" \
   "MPNet 1 Feat=$OUT/report-mpnet1" "MPNet 30 Feats=$OUT/report-mpnet30" \
-  "CLAP 1 Feat=$OUT/report-clap1" "CLAP 30 Feats=$OUT/report-clap30" --out "$OUT/table1.md"
+  "CLAP 1 Feat=$OUT/report-clap1" "CLAP 30 Feats=$OUT/report-clap30" --metrics psnr,fd_tagger,mmkl,is_tagger,clap_score,class_relevance,cider_d --out "$OUT/table1.md"
