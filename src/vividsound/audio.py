@@ -22,6 +22,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from vividsound.checkpoint import FILE_MODE
 from vividsound.errors import CheckpointError, VividsoundError
 
 __all__ = [
@@ -285,16 +286,6 @@ def load_audio(path: str | os.PathLike, sample_rate: int | None = None, *, mono:
     return data[0] if mono else data
 
 
-def _umask_file_mode() -> int:
-    """0666 minus the process umask (read once, at import: changing the umask is not thread-safe)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-_FILE_MODE = _umask_file_mode()
-
-
 def save_audio(path: str | os.PathLike, wav: np.ndarray | torch.Tensor, sample_rate: int,
                metadata: Mapping[str, Any] | None = None) -> Path:
     """Write a mono waveform as 16-bit wav or flac, atomically, with ``metadata`` embedded.
@@ -327,7 +318,7 @@ def save_audio(path: str | os.PathLike, wav: np.ndarray | torch.Tensor, sample_r
                     f.title = str(prompt)[:200]
                 f.software = "vividsound"
             f.write(wav)
-        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600 files; a saved sound gets the usual umask mode
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600 files; a saved sound gets the usual umask mode
         os.replace(tmp, p)
     except BaseException:
         if os.path.exists(tmp):

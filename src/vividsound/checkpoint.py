@@ -81,22 +81,21 @@ def atomic_write_dir(final: Path, write: Callable[[Path], None]) -> Path:
     return final
 
 
-def _file_mode() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
 
 
-_FILE_MODE = _file_mode()  # read once at import: changing the umask is not thread-safe
+UMASK = _read_umask()  # read once at import: changing the umask to read it is not thread-safe
+FILE_MODE = 0o666 & ~UMASK  # the usual mode of a new file (mkstemp makes 0600 ones)
 
 
 def _fix_modes(root: Path) -> None:
     """mkdtemp/mkstemp create private (0700/0600) entries; give them the usual umask-based modes."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(root, 0o777 & ~umask)
+    os.chmod(root, 0o777 & ~UMASK)
     for p in root.rglob("*"):
-        os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~umask)
+        os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~UMASK)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -108,7 +107,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600 files; keep the usual umask mode
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600 files; keep the usual umask mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

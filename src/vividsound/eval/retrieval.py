@@ -26,18 +26,14 @@ from vividsound.audio import MelConfig, MelSpectrogram, load_audio
 from vividsound.checkpoint import atomic_torch_save
 from vividsound.data.manifest import ManifestItem
 from vividsound.errors import InputError
-from vividsound.models.text import TextEncoder, check_prompts
+from vividsound.models.text import TextEncoder, check_prompts, with_mode
 
 __all__ = ["RetrievalGenerator", "RetrievalOutput", "pooled_encoder"]
 
 
 def pooled_encoder(enc: TextEncoder) -> TextEncoder:
     """The same text encoder (same weights and adapter) giving one pooled feature per text."""
-    if enc.config.mode == "pooled":
-        return enc.eval()
-    new = TextEncoder(dataclasses.replace(enc.config, mode="pooled"))
-    new.load_state_dict(enc.state_dict(), strict=True)
-    return new.eval()
+    return with_mode(enc, "pooled").eval()
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ saved in this component's weights; this is how our CLAP text tower ships without
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,3 +234,15 @@ class TextEncoder(nn.Module):
         return TextFeatures(feat * tf.mask[..., None], tf.mask)
 
     encode = forward
+
+
+def with_mode(enc: TextEncoder, mode: str, max_tokens: int | None = None) -> TextEncoder:
+    """The same encoder (same backbone and trained adapter) giving ``mode`` features (pooled / sequence /
+    none), with ``max_tokens`` features in sequence mode (default: unchanged)."""
+    c = enc.config
+    max_tokens = c.max_tokens if max_tokens is None else max_tokens
+    if (c.mode, c.max_tokens) == (mode, max_tokens):
+        return enc
+    new = TextEncoder(dataclasses.replace(c, mode=mode, max_tokens=max_tokens))
+    new.load_state_dict(enc.state_dict(), strict=True)
+    return new.eval()

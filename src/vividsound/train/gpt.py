@@ -25,7 +25,7 @@ from vividsound.audio import griffin_lim
 from vividsound.checkpoint import load_component
 from vividsound.errors import ConfigError
 from vividsound.models.gpt import ConditionalGPT, GPTConfig
-from vividsound.models.text import TextEncoder, TextEncoderConfig
+from vividsound.models.text import TextEncoder, TextEncoderConfig, with_mode
 from vividsound.train.data import (BatchOrder, DataConfig, _atomic_npy, _key, batch_rng, cached_caption_features,
                                    load_items, prepare_cache)
 from vividsound.train.loop import Stage, TrainConfig, TrainingError, unwrap
@@ -78,13 +78,7 @@ def build_text_encoder(tc: TextConfig) -> TextEncoder:
     if tc.encoder == "clap":
         if not tc.path:
             raise ConfigError("text.encoder=clap needs text.path = the CLAP run's export/text_encoder folder")
-        enc = load_component(tc.path, "TextEncoder")
-        c = enc.config
-        if (c.mode, c.max_tokens) == (tc.mode, tc.max_tokens):
-            return enc
-        new = TextEncoder(dataclasses.replace(c, mode=tc.mode, max_tokens=tc.max_tokens))
-        new.load_state_dict(enc.state_dict(), strict=True)
-        return new.eval()
+        return with_mode(load_component(tc.path, "TextEncoder"), tc.mode, tc.max_tokens)
     if tc.encoder == "hf" and not tc.path:
         raise ConfigError("text.encoder=hf needs text.path (a local Hugging Face model folder or hub id)")
     dim = {"minilm": 384, "mpnet": 768}.get(tc.encoder, tc.dim)
