@@ -51,7 +51,7 @@ def test_checkers_reject_wrong_ground_truth(probes):
         "pitch": lambda t: t.update(high=not t["high"]), "loudness": lambda t: t.update(
         order="loud_quiet" if t["order"] == "quiet_loud" else "quiet_loud"),
         "speech_then": lambda t: t.update(speech_first=not t["speech_first"]),
-        "silence_then": lambda t: t.update(onset=t["onset"] + 1.5)}
+        "silence_then": lambda t: t.update(min_silence=t["onset"] + 1.0)}
     for t in PROBE_TYPES:
         sample = [p for p in ps if p["type"] == t][:20]
         wrong = 0

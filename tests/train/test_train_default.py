@@ -18,6 +18,13 @@ def test_configs_load(kind, stage):
     load_stage_config(stage, CONFIGS / kind / f"{stage}.yaml")
 
 
+def test_default_gpt_full_is_the_gpt_on_whole_clips():
+    g = load_stage_config("gpt", CONFIGS / "default" / "gpt.yaml")
+    f = load_stage_config("gpt", CONFIGS / "default" / "gpt_full.yaml")
+    assert (f.crop_columns, f.crop_start) == (f.model.max_columns, "head") and g.crop_start == "random"
+    assert f.model == g.model and f.text == g.text and f.export == g.export
+
+
 def test_paper_sizes():
     vq = load_stage_config("vqgan", CONFIGS / "paper" / "vqgan.yaml")
     assert vq.model.mel.n_mels == 80 and vq.model.downsample == (16, 16)
@@ -72,6 +79,8 @@ def test_train_default_runs_every_stage_and_resumes(corpus, tiny_bert_dir, tmp_p
                                    "model.embed_dim=16"])
     write("gpt", [s for s in TINY_GPT if not s.startswith("text.")] + ["text.encoder=clap", "text.mode=sequence",
                                                                         "text.max_tokens=8"])
+    write("gpt_full", [s for s in TINY_GPT if not s.startswith("text.")] + ["text.encoder=clap", "text.mode=sequence",
+                                                                             "text.max_tokens=8", "crop_start=head"])
     out = tmp_path / "out"
     pipe = train_default(corpus.parent, out, device="cpu", configs=cdir, stop_after="vqgan")
     assert pipe == out / "vqgan" and not (out / "clap").exists()
@@ -79,8 +88,13 @@ def test_train_default_runs_every_stage_and_resumes(corpus, tiny_bert_dir, tmp_p
     assert "tagger: done already" in capsys.readouterr().out
     rec = json.loads((out / "stages.json").read_text())
     assert all(rec[s]["done"] and rec[s]["wall_s"] > 0 and rec[s]["sessions"][0]["device"].startswith("cpu")
-               for s in ("tagger", "vqgan", "clap", "gpt"))
+               for s in ("tagger", "vqgan", "clap", "gpt", "gpt_full"))
     assert rec["pipeline"]["bytes"] > 0
+    full = yaml.safe_load((out / "gpt_full" / "config.yaml").read_text())
+    assert full["init_from"] == str((out / "gpt" / "export" / "gpt").resolve()) and full["crop_start"] == "head"
+    # the pipeline is the second GPT phase's export
+    assert (pipe / "gpt" / "model.safetensors").read_bytes() == (
+        out / "gpt_full" / "export" / "gpt" / "model.safetensors").read_bytes()
     tts = TextToSound.from_pretrained(pipe)
     assert tts.text_encoder.config.adapter == "mlp"
     assert tts("a low tone hums", duration=0.1).waveform.shape[1] == round(0.1 * 22050)

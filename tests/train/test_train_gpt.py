@@ -53,3 +53,46 @@ def test_gpt_none_mode(corpus, shared_cache, vqgan_dir, tmp_path):
           [f"vqgan={vqgan_dir}", "text.encoder=minilm", "text.mode=none", "text.dim=384"])
     pipe = TextToSound.from_pretrained(run / "export")
     assert pipe.text_encoder.config.mode == "none" and pipe.gpt.config.cond_len == 1
+
+
+def test_gpt_head_crops_start_every_clip_at_its_start(corpus, shared_cache, vqgan_dir, tiny_bert_dir, tmp_path):
+    cfg = load_stage_config("gpt", None, tiny_overrides(corpus, shared_cache) + TINY_GPT +
+                            [f"vqgan={vqgan_dir}", f"text.path={tiny_bert_dir}", "crop_start=head"])
+    st = GPTStage(cfg, tmp_path / "run", Dist())
+    st.setup()
+    items = st.train_items[:16]
+    toks, _, _ = st.batch(items, np.random.default_rng(0))
+    for b, it in enumerate(items):
+        assert torch.equal(toks[b].view(8, 5).t(), st.code_grid(it).long()[:, :8])
+    # the default (random) crops do move: some crop of these items starts later than column 0
+    cfg_r = load_stage_config("gpt", None, tiny_overrides(corpus, shared_cache) + TINY_GPT +
+                              [f"vqgan={vqgan_dir}", f"text.path={tiny_bert_dir}"])
+    st_r = GPTStage(cfg_r, tmp_path / "run_r", Dist())
+    st_r.setup()
+    rtoks, _, _ = st_r.batch(items, np.random.default_rng(0))
+    assert not torch.equal(rtoks, toks)
+
+
+def test_gpt_init_from_a_trained_gpt(corpus, shared_cache, vqgan_dir, tiny_bert_dir, tmp_path):
+    import pytest
+
+    from vividsound.checkpoint import load_component
+    from vividsound.errors import ConfigError
+
+    base = tiny_overrides(corpus, shared_cache, steps=2) + TINY_GPT + [f"vqgan={vqgan_dir}", f"text.path={tiny_bert_dir}"]
+    train("gpt", None, tmp_path / "first", overrides=base)
+    src = load_component(tmp_path / "first" / "export" / "gpt", "ConditionalGPT")
+    cfg = load_stage_config("gpt", None, base + [f"init_from={tmp_path / 'first' / 'export' / 'gpt'}"])
+    st = GPTStage(cfg, tmp_path / "second", Dist())
+    st.setup()
+    for k, v in src.state_dict().items():
+        assert torch.equal(st.model.state_dict()[k], v.float()), k
+    fresh = GPTStage(load_stage_config("gpt", None, base), tmp_path / "third", Dist())
+    fresh.setup()
+    assert not torch.equal(fresh.model.pos_emb, st.model.pos_emb)
+    wider = load_stage_config("gpt", None, base + ["model.n_embd=48", f"init_from={tmp_path / 'first' / 'export' / 'gpt'}"])
+    with pytest.raises(ConfigError, match="n_embd: 32 .init_from. vs 48"):
+        GPTStage(wider, tmp_path / "fourth", Dist()).setup()
+    bad = load_stage_config("gpt", None, base + ["crop_start=middle"])
+    with pytest.raises(ConfigError, match="crop_start"):
+        GPTStage(bad, tmp_path / "fifth", Dist()).setup()

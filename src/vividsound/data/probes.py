@@ -142,8 +142,7 @@ def _probe(kind: str, i: int, rng: np.random.Generator, clip: Callable[[str, np.
         t0 = float(rng.uniform(0.2, 0.6))
         t1 = t0 + wx.size / SR + float(rng.uniform(0.5, 1.5))
         prompt = f"{SOUNDS[x][1]}, then {SOUNDS[y][1]}"
-        truth = {"first": x, "second": y, "first_brighter": first_bright, "second_onset": round(t1, 3),
-                 "tolerance": 1.0}
+        truth = {"first": x, "second": y, "first_brighter": first_bright, "second_onset": round(t1, 3)}
         return {"prompt": prompt, "truth": truth}, _place(t1 + wy.size / SR + 0.4, [(t0, wx), (t1, wy)])
     if kind == "duration":
         long = bool(i % 2 == 0)
@@ -183,7 +182,7 @@ def _probe(kind: str, i: int, rng: np.random.Generator, clip: Callable[[str, np.
     if kind == "silence_then":
         onset = float(rng.uniform(1.5, 6.0))
         label, w = clip("event", rng)
-        return ({"prompt": f"silence, then {label}", "truth": {"onset": round(onset, 3), "tolerance": 0.5}},
+        return ({"prompt": f"silence, then {label}", "truth": {"onset": round(onset, 3), "min_silence": 1.0}},
                 _place(onset + w.size / SR + 0.5, [(onset, w)]))
     raise ValueError(f"unknown probe type {kind!r}")
 

@@ -3,10 +3,13 @@
     vividsound evaluate --model DIR --corpus DIR [--split test] [--probes DIR] [--num-samples N]
                         [--max-items N] [--tagger DIR] [--captioner DIR] [--clap DIR]
                         [--batch-size N] [--domain waveform|mel] [--retrieval] --out REPORT_DIR
+    vividsound evaluate --model DIR --probes DIR --probes-only [--probe-duration S] --out REPORT_DIR
 
 ``--retrieval`` scores the retrieval baseline instead of the model: each prompt plays the training
 clip whose caption is nearest in the model's (pooled) text-encoder space. ``--domain mel`` scores the
 decoded spectrograms without a vocoder (fast; aisfx and probes need waveforms and are skipped).
+``--probes-only`` runs just the probe set (no corpus needed, except for ``--retrieval``); every probe is
+generated at ``--probe-duration`` seconds (default 10, capped at the model's longest clip).
 
 Helper models default to the ``tagger``, ``captioner`` and ``clap`` sub-folders of ``--model`` when those
 exist; a helper that is neither given nor found makes its metrics "unavailable: <reason>".
@@ -27,7 +30,8 @@ __all__ = ["add_arguments", "run", "load_components", "manifest_path"]
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="pipeline folder (TextToSound.from_pretrained)")
-    p.add_argument("--corpus", required=True, help="corpus folder holding manifest.jsonl, or a manifest file")
+    p.add_argument("--corpus", default=None,
+                   help="corpus folder holding manifest.jsonl, or a manifest file (required unless --probes-only)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="manifest split (default test)")
     p.add_argument("--probes", default=None, help="probe folder holding probes.jsonl")
     p.add_argument("--num-samples", type=int, default=1, help="generations per caption (>= 2 for diversity)")
@@ -53,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--domain", default="waveform", choices=["waveform", "mel"],
                    help="mel: score decoded log-mels directly, skipping the vocoder (no aisfx, no probes)")
     p.add_argument("--probes-per-type", type=int, default=None, help="run only the first N probes of each type")
+    p.add_argument("--probes-only", action="store_true", help="run only the probe set (needs --probes)")
+    p.add_argument("--probe-duration", type=float, default=10.0,
+                   help="seconds every probe is generated at (default 10, capped at the model's longest clip)")
     p.add_argument("--retrieval", action="store_true",
                    help="evaluate the retrieval baseline (nearest training caption's clip) instead of the model")
     p.add_argument("--retrieval-captions", default="first", choices=["first", "all"],
@@ -61,8 +68,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="report folder to write")
 
 
-def manifest_path(corpus: str | Path) -> Path:
+def manifest_path(corpus: str | Path | None) -> Path:
     """The manifest of a corpus argument: the file itself, or ``manifest.jsonl`` inside the folder."""
+    if corpus is None:
+        raise InputError("--corpus is required (a corpus folder or manifest file)")
     p = Path(corpus)
     if p.is_file():
         return p
@@ -93,8 +102,9 @@ def _progress_fn(args: argparse.Namespace, desc: str) -> Any:
     return lambda xs: tqdm(xs, desc=desc, unit="batch")
 
 
-def load_components(args: argparse.Namespace) -> Any:
-    """Build :class:`~vividsound.eval.runner.Components` from the command-line arguments."""
+def load_components(args: argparse.Namespace, helpers: bool = True) -> Any:
+    """Build :class:`~vividsound.eval.runner.Components` from the command-line arguments
+    (``helpers=False``: only the generator and the probe checker)."""
     from vividsound.eval.runner import Components
 
     model_dir = Path(args.model)
@@ -120,6 +130,9 @@ def load_components(args: argparse.Namespace) -> Any:
                                  captions=args.retrieval_captions,
                                  cache_file=Path(args.out) / "cache" / "retrieval-index.pt", progress=bar)
     comp = Components(generator=gen, reasons=reasons)
+    if not helpers:
+        comp.probe_checker = importlib.import_module("vividsound.data.checkers").check
+        return comp
     comp.tagger = _helper("tagger", "Tagger", args.tagger, model_dir, reasons)
     comp.captioner = _helper("captioner", "Captioner", args.captioner, model_dir, reasons)
     comp.clap = _helper("clap", "CLAP", args.clap, model_dir, reasons)
@@ -152,13 +165,25 @@ def load_components(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from vividsound.data.manifest import read_manifest
-    from vividsound.eval.runner import EvalConfig, evaluate, read_probes
+    from vividsound.eval.runner import EvalConfig, evaluate, evaluate_probes, read_probes
 
     cfg = EvalConfig(split=args.split, num_samples=args.num_samples, max_items=args.max_items,
                      sample=args.sample, sample_seed=args.sample_seed,
                      duration=args.duration, seed=args.seed, top_k=args.top_k, top_p=args.top_p,
                      temperature=args.temperature, cfg_scale=args.cfg_scale, batch_size=args.batch_size,
-                     domain=args.domain, probes_per_type=args.probes_per_type)
+                     domain=args.domain, probes_per_type=args.probes_per_type, probe_duration=args.probe_duration)
+    if args.probes_only:
+        if not args.probes:
+            raise InputError("--probes-only needs --probes DIR")
+        probes = read_probes(args.probes)
+        comp = load_components(args, helpers=False)
+        meta = {"model": str(args.model) + (" (retrieval baseline)" if args.retrieval else ""),
+                "probes": str(args.probes), "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        rep = evaluate_probes(comp, probes, args.out, cfg, meta=meta, show_progress=not args.no_progress)
+        out = Path(args.out)
+        n = sum(rep["probes"]["count_by_type"].values())
+        print(f"wrote {out / 'report.json'}, {out / 'report.md'} ({n} probe clips)")
+        return 0
     mpath = manifest_path(args.corpus)
     items = read_manifest(mpath, split=args.split)
     if not items:

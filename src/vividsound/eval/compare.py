@@ -22,7 +22,8 @@ from vividsound.eval.report import format_value
 __all__ = ["load_report", "compare_table", "main"]
 
 # settings that must agree for two reports to share a table
-_SAME = ("split", "num_samples", "max_items", "sample", "sample_seed", "duration", "domain", "seed", "probes_per_type")
+_SAME = ("split", "num_samples", "max_items", "sample", "sample_seed", "duration", "domain", "seed", "probes_per_type",
+         "probe_duration")
 
 
 def load_report(folder: str | Path) -> dict[str, Any]:
@@ -55,15 +56,28 @@ def compare_table(named: Sequence[tuple[str, dict[str, Any]]], *, original: bool
         raise InputError("compare needs at least one report")
     _check_comparable(named)
     info = named[0][1]["metrics"]
-    keys = list(metrics) if metrics else list(info)
+    has_systems = any(r.get("systems") for _, r in named)
+    keys = list(metrics) if metrics else (list(info) if has_systems else [])
     unknown = [k for k in keys if k not in info]
     if unknown:
         raise InputError(f"unknown metric(s) {unknown}; known: {list(info)}")
-    rows: list[tuple[str, dict[str, Any], Any]] = [(n, r["systems"]["Generated"], r.get("probes")) for n, r in named]
+    rows: list[tuple[str, dict[str, Any], Any]] = [(n, (r.get("systems") or {}).get("Generated", {}), r.get("probes"))
+                                                   for n, r in named]
     if original:
         r0 = named[0][1]
-        rows.append(("Original (reference audio)", r0["systems"]["Original"], None))
-        rows.append(("Shuffled references", r0["systems"]["Shuffled references"], None))
+        sys0, p0 = r0.get("systems") or {}, r0.get("probes")
+        p0 = p0 if isinstance(p0, dict) and isinstance(p0.get("reference_accuracy_by_type"), dict) else None
+        # the probe controls sit in the rows they mirror: references ~ Original, other probes' references ~ Shuffled
+        rows.append(("Original (reference audio)", sys0.get("Original", {}), p0 and
+                     {"accuracy_by_type": p0["reference_accuracy_by_type"], "accuracy": p0["reference_accuracy"]}))
+        rows.append(("Shuffled references", sys0.get("Shuffled references", {}), p0 and
+                     {"accuracy_by_type": p0["shuffled_reference_accuracy_by_type"],
+                      "accuracy": p0["shuffled_reference_accuracy"]}))
+    if probes:
+        p0 = named[0][1].get("probes")
+        if isinstance(p0, dict) and isinstance(p0.get("prompt_blind_bound_by_type"), dict):
+            rows.append(("prompt-blind bound (probes)", {}, {"accuracy_by_type": p0["prompt_blind_bound_by_type"],
+                                                             "accuracy": p0["prompt_blind_bound"]}))
     ptypes: list[str] = []
     if probes:
         for _, _, p in rows:
@@ -73,7 +87,7 @@ def compare_table(named: Sequence[tuple[str, dict[str, Any]]], *, original: bool
     head += [f"probe {t} ↑" for t in ptypes] + (["probes all ↑"] if ptypes else [])
     lines = ["| system | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
     for name, sysrow, p in rows:
-        cells = [format_value(sysrow.get(k, "")) for k in keys]
+        cells = [format_value(sysrow.get(k, "–")) for k in keys]
         if ptypes:
             if isinstance(p, dict):
                 cells += [format_value(p["accuracy_by_type"].get(t, "")) for t in ptypes]

@@ -22,48 +22,63 @@ def format_value(v: Any) -> str:
 
 def write_markdown(path: str | Path, report: dict[str, Any]) -> Path:
     """Render ``report`` (as built by :func:`vividsound.eval.runner.evaluate`) as Markdown."""
-    info = report["metrics"]
-    systems: dict[str, dict[str, Any]] = report["systems"]
+    info = report.get("metrics", {})
+    systems: dict[str, dict[str, Any]] = report.get("systems") or {}
     lines = ["# vividsound evaluation", ""]
     for key in ("model", "corpus", "created", "split"):
         if key in report:
             lines.append(f"- {key}: `{report[key]}`")
     cfg = report.get("config", {})
-    lines += [f"- items: {report['num_items']}, samples per caption: {cfg.get('num_samples')}, "
+    lines += [f"- items: {report.get('num_items', 0)}, samples per caption: {cfg.get('num_samples')}, "
               f"seed: {cfg.get('seed')}", ""]
-    lines += ["## Metrics", "",
-              "Rows: **Generated** (the model), **Original** (the reference audio itself: the best attainable "
-              "value), **Shuffled references** (another item's reference audio: the mismatched caption-audio "
-              "control). Arrows give the better direction.", ""]
-    keys = list(info)
-    lines.append("| metric | " + " | ".join(systems) + " |")
-    lines.append("|---|" + "---|" * len(systems))
-    for k in keys:
-        arrow = "↑" if info[k]["better"] == "higher" else "↓"
-        cells = [format_value(systems[s].get(k, "")) for s in systems]
-        lines.append(f"| {info[k]['label']} {arrow} | " + " | ".join(cells) + " |")
-    lines.append("")
+    if systems:
+        lines += ["## Metrics", "",
+                  "Rows: **Generated** (the model), **Original** (the reference audio itself: the best attainable "
+                  "value), **Shuffled references** (another item's reference audio: the mismatched caption-audio "
+                  "control). Arrows give the better direction.", ""]
+        keys = list(info)
+        lines.append("| metric | " + " | ".join(systems) + " |")
+        lines.append("|---|" + "---|" * len(systems))
+        for k in keys:
+            arrow = "↑" if info[k]["better"] == "higher" else "↓"
+            cells = [format_value(systems[s].get(k, "")) for s in systems]
+            lines.append(f"| {info[k]['label']} {arrow} | " + " | ".join(cells) + " |")
+        lines.append("")
 
     probes = report.get("probes")
     lines += ["## Probes", ""]
     if isinstance(probes, dict):
-        lines += ["| probe type | accuracy | clips |", "|---|---|---|"]
-        for t, acc in probes["accuracy_by_type"].items():
-            lines.append(f"| {t} | {format_value(acc)} | {probes['count_by_type'][t]} |")
-        lines += [f"| all | {format_value(probes['accuracy'])} | |", ""]
+        if "duration" in probes:
+            lines += [f"Every probe generated at {format_value(probes['duration'])} s. Controls: the **prompt-blind "
+                      "bound** (the most a generator that ignores the prompt can score in expectation), the probes' "
+                      "**references** placed in clips of that length (the checkers' own accuracy), and "
+                      "**shuffled references** (another probe's reference of the same type).", ""]
+        cols = [("generated", probes.get("accuracy_by_type", {}), probes.get("accuracy")),
+                ("prompt-blind bound", probes.get("prompt_blind_bound_by_type"), probes.get("prompt_blind_bound")),
+                ("references", probes.get("reference_accuracy_by_type"), probes.get("reference_accuracy")),
+                ("shuffled references", probes.get("shuffled_reference_accuracy_by_type"),
+                 probes.get("shuffled_reference_accuracy"))]
+        cols = [c for c in cols if isinstance(c[1], dict)]
+        lines += ["| probe type | " + " | ".join(c[0] for c in cols) + " | clips |",
+                  "|---|" + "---|" * len(cols) + "---|"]
+        for t in probes["accuracy_by_type"]:
+            lines.append(f"| {t} | " + " | ".join(format_value(c[1].get(t, "")) for c in cols)
+                         + f" | {probes['count_by_type'][t]} |")
+        lines += ["| all | " + " | ".join(format_value(c[2]) for c in cols) + " | |", ""]
     else:
         lines += [str(probes), ""]
 
     reasons = report.get("unavailable_components") or {}
     if reasons:
         lines += ["## Unavailable", ""] + [f"- {k}: {v}" for k, v in reasons.items()] + [""]
-    lines += ["## Notes", "",
-              "- PSNR is on SpecVQGAN-normalised log-mels; identical spectrograms are reported as the cap "
-              f"({format_value(_cap())} dB).",
-              "- FD, MMKL and KL compare each row with the reference set, so the Original row is 0 by "
-              "construction; the Shuffled row has the same set-level FD as Original.",
-              "- MMKL: per-class Bernoulli KL(reference || generation) of the tagger's sigmoid outputs, "
-              "averaged over classes and pairs.", ""]
+    if systems:
+        lines += ["## Notes", "",
+                  "- PSNR is on SpecVQGAN-normalised log-mels; identical spectrograms are reported as the cap "
+                  f"({format_value(_cap())} dB).",
+                  "- FD, MMKL and KL compare each row with the reference set, so the Original row is 0 by "
+                  "construction; the Shuffled row has the same set-level FD as Original.",
+                  "- MMKL: per-class Bernoulli KL(reference || generation) of the tagger's sigmoid outputs, "
+                  "averaged over classes and pairs.", ""]
     for a in report.get("attribution", []):
         lines += ["## Attribution", "", a, ""]
     items = report.get("items", [])

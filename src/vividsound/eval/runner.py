@@ -35,7 +35,7 @@ from vividsound.eval.interfaces import Captioner, Clap, Generator, Tagger
 
 __all__ = ["EvalConfig", "Components", "Features", "evaluate", "score_system", "extract_features",
            "extract_features_mel", "generate_items", "select_items",
-           "METRIC_INFO", "read_probes"]
+           "METRIC_INFO", "read_probes", "run_probes", "evaluate_probes"]
 
 Value = Any  # float, or a string "unavailable: ..." / "n/a: ..."
 
@@ -82,12 +82,15 @@ class EvalConfig:
     batch_size: int = 1  # items generated together (needs a generator with generate_rows; same audio as 1)
     domain: str = "waveform"  # "mel": score the decoded log-mels directly, skipping the vocoder
     probes_per_type: int | None = None  # run only the first N probes of each type
+    probe_duration: float = 10.0  # seconds every probe is generated at (capped at the generator's longest)
 
     def __post_init__(self) -> None:
         if self.domain not in ("waveform", "mel"):
             raise InputError(f"domain must be 'waveform' or 'mel', got {self.domain!r}")
         if self.batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not self.probe_duration > 0:
+            raise InputError(f"probe_duration must be > 0 seconds, got {self.probe_duration}")
         if self.probes_per_type is not None and self.probes_per_type < 1:
             raise InputError(f"probes_per_type must be >= 1, got {self.probes_per_type}")
         if self.num_samples < 1:
@@ -464,7 +467,9 @@ def generate_items(gen: Generator, prompts: Sequence[str], durations: Sequence[f
 
 
 def read_probes(folder: str | Path) -> list[dict[str, Any]]:
-    """Probes of a probe folder's ``probes.jsonl``; each needs ``id``, ``type``, ``prompt`` and ``truth``."""
+    """Probes of a probe folder's ``probes.jsonl``; each needs ``id``, ``type``, ``prompt`` and ``truth``.
+
+    A probe's ``reference`` (a path relative to the folder) is resolved into ``reference_path``."""
     p = Path(folder) / "probes.jsonl"
     if not p.is_file():
         raise InputError(f"probes file not found: {p}")
@@ -479,14 +484,36 @@ def read_probes(folder: str | Path) -> list[dict[str, Any]]:
         missing = [k for k in ("id", "type", "prompt", "truth") if k not in d]
         if missing:
             raise InputError(f"{p}:{n}: probe lacks field(s) {missing}")
+        if d.get("reference"):
+            d["reference_path"] = str(Path(folder) / d["reference"])
         probes.append(d)
     return probes
 
 
+def _fit(wav: np.ndarray, n: int) -> np.ndarray:
+    """Pad with silence or cut to ``n`` samples."""
+    return np.pad(wav, (0, max(0, n - wav.size)))[:n]
+
+
+def _rates(passes: dict[str, list[bool]]) -> tuple[dict[str, float], float | str]:
+    by = {t: float(np.mean(v)) for t, v in sorted(passes.items())}
+    total = [x for v in passes.values() for x in v]
+    return by, float(np.mean(total)) if total else "n/a: no probes"
+
+
 def run_probes(gen: Generator, check: Callable[..., bool], probes: list[dict[str, Any]], cfg: EvalConfig,
-               progress: Callable[[Any], Any] = lambda x: x) -> dict[str, Any]:
-    """Generate each probe's prompt ``cfg.num_samples`` times and report the checker's pass rate per type."""
-    by_type: dict[str, list[bool]] = {}
+               progress: Callable[[Any], Any] = lambda x: x, cache_dir: str | Path | None = None) -> dict[str, Any]:
+    """Generate each probe's prompt ``cfg.num_samples`` times and report the checker's pass rate per type.
+
+    Every probe is generated at the same length, ``cfg.probe_duration`` seconds (capped at the
+    generator's longest clip): a reference's own length would tell the generator the answer (a "short"
+    sound's reference lasts 1.5 s, a "long" one's 6 s). Besides the generated clips the report scores
+    three controls: the probes' references placed in clips of that length (the checkers' own accuracy),
+    the references of other probes of the same type (seeded shuffle: what mismatched audio scores) and
+    the prompt-blind bound (the most any generator that ignores the prompt can score in expectation).
+    """
+    from vividsound.data.checkers import prompt_blind_bound
+
     if cfg.probes_per_type is not None:
         seen: dict[str, int] = {}
         kept = []
@@ -497,17 +524,48 @@ def run_probes(gen: Generator, check: Callable[..., bool], probes: list[dict[str
                 kept.append((k, probe))
     else:
         kept = list(enumerate(probes))
-    for k, probe in progress(kept):
-        dur = float(probe.get("duration") or cfg.duration or 5.0)
-        out = gen([probe["prompt"]], duration=dur, seed=cfg.seed + k, num_samples=cfg.num_samples, top_k=cfg.top_k,
-                  top_p=cfg.top_p, temperature=cfg.temperature, cfg_scale=cfg.cfg_scale)
-        wav = out.waveform.detach().cpu().float().numpy()
-        for w in wav:
-            by_type.setdefault(str(probe["type"]), []).append(bool(check(w, int(out.sample_rate), probe)))
-    acc = {t: float(np.mean(v)) for t, v in sorted(by_type.items())}
-    total = [x for v in by_type.values() for x in v]
-    return {"accuracy_by_type": acc, "count_by_type": {t: len(v) for t, v in sorted(by_type.items())},
-            "accuracy": float(np.mean(total)) if total else "n/a: no probes"}
+    dur = float(min(cfg.probe_duration, getattr(gen, "max_duration", cfg.probe_duration)))
+    cache = Path(cache_dir) if cache_dir is not None else None
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+    results = generate_items(gen, [p["prompt"] for _, p in kept], [dur] * len(kept), [cfg.seed + k for k, _ in kept],
+                             cfg, [cache / f"{_safe_name(str(p['id']))}.npz" if cache else None for _, p in kept],
+                             progress)
+    gen_pass: dict[str, list[bool]] = {}
+    for (_, probe), (wav, sr, _) in zip(kept, results):
+        for w in wav.numpy():
+            gen_pass.setdefault(str(probe["type"]), []).append(bool(check(w, int(sr), probe)))
+    acc, overall = _rates(gen_pass)
+    report: dict[str, Any] = {"duration": dur, "accuracy_by_type": acc,
+                              "count_by_type": {t: len(v) for t, v in sorted(gen_pass.items())}, "accuracy": overall}
+    kept_probes = [p for _, p in kept]
+    try:
+        bound = prompt_blind_bound(kept_probes)
+        report["prompt_blind_bound_by_type"] = bound
+        report["prompt_blind_bound"] = float(np.mean([bound[str(p["type"])] for p in kept_probes]))
+    except (KeyError, TypeError, ValueError):
+        report["prompt_blind_bound"] = "n/a: probes outside the built-in types and truths"
+    if kept and all(p.get("reference_path") for p in kept_probes):
+        sr = int(gen.mel_config.sample_rate)
+        n = int(round(dur * sr))
+        refs = [_fit(load_audio(p["reference_path"], sr), n) for p in kept_probes]
+        rng = np.random.default_rng(cfg.seed)
+        by_type: dict[str, list[int]] = {}
+        for i, p in enumerate(kept_probes):
+            by_type.setdefault(str(p["type"]), []).append(i)
+        own: dict[str, list[bool]] = {}
+        other: dict[str, list[bool]] = {}
+        for t, idx in by_type.items():
+            order = rng.permutation(len(idx))  # a random cycle: every probe gets another probe's reference
+            partner = {int(order[j]): int(order[(j + 1) % len(idx)]) for j in range(len(idx))}
+            for j, i in enumerate(idx):
+                own.setdefault(t, []).append(bool(check(refs[i], sr, kept_probes[i])))
+                other.setdefault(t, []).append(bool(check(refs[idx[partner[j]]], sr, kept_probes[i])))
+        report["reference_accuracy_by_type"], report["reference_accuracy"] = _rates(own)
+        report["shuffled_reference_accuracy_by_type"], report["shuffled_reference_accuracy"] = _rates(other)
+    else:
+        report["reference_accuracy"] = "n/a: probes without reference audio"
+    return report
 
 
 # --------------------------------------------------------------------------------------------------
@@ -614,7 +672,8 @@ def evaluate(comp: Components, items: Sequence[ManifestItem], corpus_root: str |
     elif comp.probe_checker is None:
         probe_report = comp.reason("probe_checker")
     else:
-        probe_report = run_probes(comp.generator, comp.probe_checker, probes, cfg, lambda x: progress(x, "probes"))
+        probe_report = run_probes(comp.generator, comp.probe_checker, probes, cfg, lambda x: progress(x, "probes"),
+                                  cache_dir=out / "cache" / "probes")
 
     from vividsound.eval.aisfx import ATTRIBUTION
 
@@ -635,4 +694,35 @@ def evaluate(comp: Components, items: Sequence[ManifestItem], corpus_root: str |
     write_grid(out / "spectrograms.png",
                [(per_item[i]["prompt"], ref_mels[i][0], list(gen_mels[i][: cfg.grid_samples]))
                 for i in range(min(cfg.grid_items, len(items)))])
+    return report
+
+
+def evaluate_probes(comp: Components, probes: list[dict[str, Any]], out_dir: str | Path, cfg: EvalConfig, *,
+                    meta: dict[str, Any] | None = None, show_progress: bool = True) -> dict[str, Any]:
+    """Only the probe set (no corpus items): writes ``report.json`` and ``report.md`` in ``out_dir``."""
+    from vividsound.eval.report import write_markdown
+
+    if comp.generator is None:
+        raise InputError("evaluate needs a generator")
+    if cfg.domain != "waveform":
+        raise InputError("the probe checkers need waveforms: probes-only evaluation runs in the waveform domain")
+    if comp.probe_checker is None:
+        raise InputError(comp.reason("probe_checker"))
+    if not probes:
+        raise InputError("the probe set is empty")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if show_progress:
+        from tqdm import tqdm
+
+        progress: Callable[[Any], Any] = lambda xs: tqdm(xs, desc="probes", unit="batch")  # noqa: E731
+    else:
+        progress = lambda xs: xs  # noqa: E731
+    probe_report = run_probes(comp.generator, comp.probe_checker, probes, cfg, progress,
+                              cache_dir=out / "cache" / "probes")
+    report = {"format_version": 1, **(meta or {}), "config": asdict(cfg), "num_items": 0,
+              "metrics": {k: {"label": v[0], "better": v[1]} for k, v in METRIC_INFO.items()},
+              "systems": {}, "probes": probe_report, "unavailable_components": {}, "items": []}
+    (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_markdown(out / "report.md", report)
     return report

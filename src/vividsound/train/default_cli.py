@@ -1,10 +1,13 @@
 """``vividsound train-default --corpus DIR --out DIR``: every stage of the default model, one after another.
 
 tagger -> vqgan (perceptual loss on the tagger) -> clap -> gpt (on the VQGAN's codes, conditioned on the
-CLAP-tuned text encoder) [-> melgan], each with ``configs/default/STAGE.yaml``, all sharing one cache.
+CLAP-tuned text encoder) -> gpt_full (the same GPT fine-tuned on whole clips from their start, so every
+position up to 10 s is trained and a caption's "then" lines up with time) [-> melgan], each with
+``configs/default/STAGE.yaml``, all sharing one cache. ``gpt_full`` runs when the config folder has a
+``gpt_full.yaml``.
 Stage by stage resumable: a finished stage (``OUT/STAGE/DONE``) is skipped, an interrupted one resumes
 from its last checkpoint. ``OUT/stages.json`` records each stage's wall time, device and steps; the
-result is the pipeline folder ``OUT/pipeline`` (a copy of the GPT run's export).
+result is the pipeline folder ``OUT/pipeline`` (a copy of the last GPT run's export).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from pathlib import Path
 
 from vividsound.errors import ConfigError
 
-ORDER = ("tagger", "vqgan", "clap", "gpt", "melgan")
+ORDER = ("tagger", "vqgan", "clap", "gpt", "gpt_full", "melgan")
+KIND = {"gpt_full": "gpt"}  # stages that are a second phase of another stage's trainer
 
 
 def default_config_dir() -> Path:
@@ -67,7 +71,7 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
     if not manifest.is_file():
         raise ConfigError(f"--corpus {corpus}: no manifest.jsonl there")
     cdir = Path(configs) if configs else default_config_dir()
-    stages = [s for s in ORDER if s != "melgan" or melgan]
+    stages = [s for s in ORDER if (s != "melgan" or melgan) and (s != "gpt_full" or (cdir / "gpt_full.yaml").is_file())]
     for s in stages:
         if not (cdir / f"{s}.yaml").is_file():
             raise ConfigError(f"no {s}.yaml in {cdir} (pass --configs DIR)")
@@ -85,6 +89,7 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
                 f"text.path={(out / 'clap' / 'export' / 'text_encoder').resolve()}"],
         "melgan": [],
     }
+    links["gpt_full"] = links["gpt"] + [f"init_from={(out / 'gpt' / 'export' / 'gpt').resolve()}"]
     for s in stages:
         run = out / s
         if (run / "DONE").is_file():
@@ -96,7 +101,7 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
             print(f"[train-default] {s}: {'resuming' if resume else 'starting'} in {run}")
             t0 = time.time()
             try:
-                train(s, cdir / f"{s}.yaml", run, overrides=common + links[s] + per[s], resume=resume)
+                train(KIND.get(s, s), cdir / f"{s}.yaml", run, overrides=common + links[s] + per[s], resume=resume)
             finally:
                 r = record.setdefault(s, {"wall_s": 0.0, "sessions": []})
                 dt = time.time() - t0
@@ -115,7 +120,8 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
     pipe = out / "pipeline"
     if pipe.exists():
         shutil.rmtree(pipe)
-    shutil.copytree(out / "gpt" / "export", pipe)
+    last_gpt = "gpt_full" if "gpt_full" in stages else "gpt"
+    shutil.copytree(out / last_gpt / "export", pipe)
     if melgan and (out / "melgan" / "export" / "melgan").is_dir():
         shutil.copytree(out / "melgan" / "export" / "melgan", pipe / "melgan")
     size = sum(p.stat().st_size for p in pipe.rglob("*") if p.is_file())

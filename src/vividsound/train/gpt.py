@@ -3,8 +3,9 @@
 Codes of every clip are computed once with the trained VQGAN and cached; text features of every caption
 are computed once with the chosen text encoder (``minilm``, ``mpnet``, ``clap`` = a CLAP-trained
 TextEncoder folder, or ``hf`` = a Hugging Face model path) in ``pooled``, ``sequence`` or ``none`` mode
-and cached too. A batch is a random crop of whole time columns, read column-major; a fraction
-``cond_dropout`` of rows get an all-False mask (the null condition) so classifier-free guidance works.
+and cached too. A batch is a crop of whole time columns, read column-major, starting anywhere in the clip
+(``crop_start=random``) or at its start (``head``); a fraction ``cond_dropout`` of rows get an all-False mask
+(the null condition) so classifier-free guidance works. ``init_from`` starts from a trained GPT (fine-tuning).
 The export is a complete pipeline folder: ``vividsound generate --model RUN/export``.
 """
 
@@ -67,6 +68,8 @@ class GPTStageConfig:
     text: TextConfig = field(default_factory=TextConfig)  # the condition
     model: GPTModelConfig = field(default_factory=GPTModelConfig)  # transformer size
     crop_columns: int = 54  # time columns per training example (shorter clips are padded with silence)
+    crop_start: str = "random"  # random: a crop anywhere in the clip | head: every crop starts at the clip's start
+    init_from: str = ""  # a GPT component folder (e.g. RUN/export/gpt) whose weights start this run (fine-tuning)
     cond_dropout: float = 0.1  # fraction of rows trained with the null condition (for CFG)
     sample_columns: int = 16  # columns generated for the TensorBoard sample at each validation
     export: ExportConfig = field(default_factory=ExportConfig)  # pipeline export settings
@@ -100,6 +103,8 @@ class GPTStage(Stage):
             raise ConfigError("vqgan is not set: pass --set vqgan=RUN/export/vqgan (a trained VQGAN folder)")
         if cfg.crop_columns > cfg.model.max_columns:
             raise ConfigError(f"crop_columns={cfg.crop_columns} exceeds model.max_columns={cfg.model.max_columns}")
+        if cfg.crop_start not in ("random", "head"):
+            raise ConfigError(f"crop_start={cfg.crop_start!r}; allowed: random, head")
         if not 0 <= cfg.cond_dropout < 1:
             raise ConfigError(f"cond_dropout={cfg.cond_dropout}; allowed: 0 <= cond_dropout < 1")
         self.vq = load_component(cfg.vqgan, "VQGAN").to(self.device).eval()
@@ -118,9 +123,22 @@ class GPTStage(Stage):
                                               rows=q.rows, cond_dim=self.text.dim, cond_len=self.text.out_len,
                                               n_layer=m.n_layer, n_head=m.n_head, n_embd=m.n_embd,
                                               dropout=m.dropout, bias=m.bias))
+        if cfg.init_from:
+            self._init_from(cfg.init_from)
         self.net = self.wrap(self.model)
         self.add_optimizer("gpt", self.model.parameters())
         self.order = BatchOrder(len(self.train_items), self.tc.seed, d.rank, d.world)
+
+    def _init_from(self, folder: str) -> None:
+        """Start from a trained GPT's weights; its shape and conditioning width must match this config."""
+        src = load_component(folder, "ConditionalGPT")
+        want, got = self.model.config, src.config
+        diff = [f"{k}: {getattr(got, k)} (init_from) vs {getattr(want, k)} (config)"
+                for k in ("vocab_size", "block_size", "rows", "cond_dim", "cond_len", "n_layer", "n_head", "n_embd")
+                if getattr(got, k) != getattr(want, k)]
+        if diff:
+            raise ConfigError(f"init_from={folder} does not match this GPT: " + "; ".join(diff))
+        self.model.load_state_dict({k: v.float() for k, v in src.state_dict().items()})
 
     # ----- caches (filled on first use, kept on disk beside the mels) -----------------------------
     def _setup_caches(self) -> None:
@@ -175,7 +193,8 @@ class GPTStage(Stage):
         mask = torch.zeros(len(items), L, dtype=torch.bool)
         for b, it in enumerate(items):
             grid = self.code_grid(it).long()  # (rows, cols)
-            start = 0 if rng is None else int(rng.integers(0, grid.shape[1] - C + 1))
+            head = rng is None or self.cfg.crop_start == "head"
+            start = 0 if head else int(rng.integers(0, grid.shape[1] - C + 1))
             toks.append(self.vq.codes_to_sequence(grid[None, :, start : start + C])[0])
             cap = it.captions[0] if rng is None else it.captions[int(rng.integers(len(it.captions)))]
             drop = rng is not None and rng.random() < self.cfg.cond_dropout
