@@ -55,11 +55,12 @@ def main() -> None:
                   sample_rate=res.sample_rate, hop_length=tts.mel_config.hop_length)
         rows.append((prompt, stem))
     wall = time.time() - t0
+    threads = torch.get_num_threads()
     lines = [
         "# Samples of the default model",
         "",
         f"Made by `python scripts/make_samples.py --duration {args.duration:g} --seed {args.seed}` on "
-        f"{_dt.date.today().isoformat()} ({platform.machine()} CPU, {torch.get_num_threads()} threads, "
+        f"{_dt.date.today().isoformat()} ({platform.machine()} CPU, {threads} thread{'s' if threads > 1 else ''}, "
         f"{wall:.0f} s for all {len(rows)} at load average {os.getloadavg()[0]:.1f}: not a speed figure, see "
         f"benchmarks/), model `{tts.name}`, vocoder {type(tts.vocoder).__name__}, "
         f"default sampler settings {dataclasses.asdict(tts.defaults)}.",

@@ -2,7 +2,11 @@
 reference clips, scored against the clips themselves.
 
     python scripts/vqgan_reconstruction.py --vqgan DIR --tagger DIR --corpus DIR [--split test]
-                                           [--max-items 400] [--duration 5] [--out FILE.json]
+                                           [--max-items 400 | --sample 400 [--sample-seed 0]] [--duration 5]
+                                           [--out FILE.json]
+
+``--sample`` takes the same seeded random subset as ``vividsound evaluate --sample`` (so the ceiling and
+the generations are scored on the same clips); ``--max-items`` the first items of the split.
 
 Reports PSNR of the reconstructed log-mels (the paper's way, vividsound.eval.metrics.psnr_per_item),
 the Fréchet distance and MMKL on the tagger between reconstructions and references, and codebook usage
@@ -26,7 +30,9 @@ def main() -> None:
     ap.add_argument("--tagger", required=True, help="tagger component folder")
     ap.add_argument("--corpus", required=True, help="corpus folder with manifest.jsonl")
     ap.add_argument("--split", default="test")
-    ap.add_argument("--max-items", type=int, default=400)
+    ap.add_argument("--max-items", type=int, default=None, help="the first N items (default 400 unless --sample)")
+    ap.add_argument("--sample", type=int, default=None, help="a seeded random subset, as vividsound evaluate --sample")
+    ap.add_argument("--sample-seed", type=int, default=0)
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
@@ -42,7 +48,12 @@ def main() -> None:
     if tagger.mel_config != cfg:
         raise SystemExit("the tagger and the VQGAN use different mel definitions")
     root = Path(a.corpus)
-    items = read_manifest(root / "manifest.jsonl", split=a.split)[: a.max_items]
+    from vividsound.eval.runner import EvalConfig, select_items
+
+    if a.sample is None and a.max_items is None:
+        a.max_items = 400
+    items = select_items(read_manifest(root / "manifest.jsonl", split=a.split),
+                         EvalConfig(split=a.split, max_items=a.max_items, sample=a.sample, sample_seed=a.sample_seed))
     front = MelSpectrogram(cfg)
     n = int(round(a.duration * cfg.sample_rate))
     frames = num_frames(n, cfg)
@@ -66,7 +77,8 @@ def main() -> None:
     p = counts / counts.sum()
     nz = p[p > 0]
     res = {
-        "items": len(items), "split": a.split, "duration": a.duration,
+        "items": len(items), "split": a.split, "duration": a.duration, "sample": a.sample,
+        "sample_seed": a.sample_seed if a.sample else None, "max_items": a.max_items,
         "psnr_db": float(np.concatenate(psnr).mean()),
         "fd_tagger": M.frechet_distance_features(np.stack(ref_e), np.stack(rec_e)),
         "mmkl": M.mmkl(np.stack(ref_p), np.stack(rec_p)[:, None]),

@@ -109,6 +109,14 @@ def test_probes_only_cli(probe_dir, tiny_model_dir, tmp_path, capsys):
     assert main(["evaluate", "--model", str(tiny_model_dir), "--probes", str(probe_dir), "--probes-only",
                  "--probes-per-type", "1", "--probe-duration", "1.5", "--no-progress", "--out", str(out)]) == 0
     assert json.loads((out / "report.json").read_text())["probes"] == p
+    # another vocoder is another request: the cached clips are not reused for it
+    before = {f: f.stat().st_mtime_ns for f in (out / "cache" / "probes").glob("*.npz")}
+    assert main(["evaluate", "--model", str(tiny_model_dir), "--probes", str(probe_dir), "--probes-only",
+                 "--probes-per-type", "1", "--probe-duration", "1.5", "--vocoder", "griffinlim", "--no-progress",
+                 "--out", str(out)]) == 0
+    again = json.loads((out / "report.json").read_text())
+    assert again["config"]["vocoder"] == "griffinlim"
+    assert all(f.stat().st_mtime_ns != t for f, t in before.items())
     # compare puts probes-only reports side by side, with the controls as rows
     from vividsound.eval.compare import compare_table
 
@@ -117,6 +125,12 @@ def test_probes_only_cli(probe_dir, tiny_model_dir, tmp_path, capsys):
     assert set(lines) >= {"a", "b", "Original (reference audio)", "Shuffled references", "prompt-blind bound (probes)"}
     assert lines["prompt-blind bound (probes)"].rstrip(" |").endswith(f"{p['prompt_blind_bound']:.4g}")
     assert lines["Original (reference audio)"].rstrip(" |").endswith(f"{p['reference_accuracy']:.4g}")
+    other = json.loads(json.dumps(rep))
+    other["probes"]["duration"] = 10.0
+    from vividsound.errors import InputError
+
+    with pytest.raises(InputError, match="different lengths"):
+        compare_table([("a", rep), ("c", other)], probes=True)
 
 
 def test_probes_only_needs_a_probe_folder(tiny_model_dir, tmp_path, capsys):

@@ -64,6 +64,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="evaluate the retrieval baseline (nearest training caption's clip) instead of the model")
     p.add_argument("--retrieval-captions", default="first", choices=["first", "all"],
                    help="captions indexed per training item for --retrieval (default: the first)")
+    p.add_argument("--vocoder", default=None,
+                   help="replace the model's vocoder: hifigan, griffinlim (fast, for screening) or a folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--out", required=True, help="report folder to write")
 
@@ -117,7 +119,8 @@ def load_components(args: argparse.Namespace, helpers: bool = True) -> Any:
             raise InputError("this build has no vividsound.pipeline (TextToSound); cannot generate") from None
         raise
     reasons: dict[str, str] = {}
-    gen = pipeline.TextToSound.from_pretrained(str(model_dir))
+    voc = getattr(args, "vocoder", None)
+    gen = pipeline.TextToSound.from_pretrained(str(model_dir), **({"vocoder": voc} if voc else {}))
     if getattr(args, "retrieval", False):
         from vividsound.data.manifest import read_manifest
         from vividsound.eval.retrieval import RetrievalGenerator
@@ -171,14 +174,16 @@ def run(args: argparse.Namespace) -> int:
                      sample=args.sample, sample_seed=args.sample_seed,
                      duration=args.duration, seed=args.seed, top_k=args.top_k, top_p=args.top_p,
                      temperature=args.temperature, cfg_scale=args.cfg_scale, batch_size=args.batch_size,
-                     domain=args.domain, probes_per_type=args.probes_per_type, probe_duration=args.probe_duration)
+                     domain=args.domain, probes_per_type=args.probes_per_type, probe_duration=args.probe_duration,
+                     vocoder=args.vocoder)
     if args.probes_only:
         if not args.probes:
             raise InputError("--probes-only needs --probes DIR")
         probes = read_probes(args.probes)
         comp = load_components(args, helpers=False)
         meta = {"model": str(args.model) + (" (retrieval baseline)" if args.retrieval else ""),
-                "probes": str(args.probes), "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+                "probes": str(args.probes),
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
         rep = evaluate_probes(comp, probes, args.out, cfg, meta=meta, show_progress=not args.no_progress)
         out = Path(args.out)
         n = sum(rep["probes"]["count_by_type"].values())

@@ -22,8 +22,7 @@ from vividsound.eval.report import format_value
 __all__ = ["load_report", "compare_table", "main"]
 
 # settings that must agree for two reports to share a table
-_SAME = ("split", "num_samples", "max_items", "sample", "sample_seed", "duration", "domain", "seed", "probes_per_type",
-         "probe_duration")
+_SAME = ("split", "num_samples", "max_items", "sample", "sample_seed", "duration", "domain", "seed", "probes_per_type")
 
 
 def load_report(folder: str | Path) -> dict[str, Any]:
@@ -45,6 +44,10 @@ def _check_comparable(named: Sequence[tuple[str, dict[str, Any]]]) -> None:
             a, b = r0.get("config", {}).get(k), r.get("config", {}).get(k)
             if a != b:
                 raise InputError(f"reports {name0!r} and {name!r} differ in {k} ({a!r} vs {b!r}); not comparable")
+        pa, pb = r0.get("probes"), r.get("probes")
+        if isinstance(pa, dict) and isinstance(pb, dict) and pa.get("duration") != pb.get("duration"):
+            raise InputError(f"reports {name0!r} and {name!r} generated their probes at different lengths "
+                             f"({pa.get('duration')!r} vs {pb.get('duration')!r} s); not comparable")
         if [it["id"] for it in r.get("items", [])] != ids0:
             raise InputError(f"reports {name0!r} and {name!r} were scored on different items; not comparable")
 

@@ -83,6 +83,7 @@ class EvalConfig:
     domain: str = "waveform"  # "mel": score the decoded log-mels directly, skipping the vocoder
     probes_per_type: int | None = None  # run only the first N probes of each type
     probe_duration: float = 10.0  # seconds every probe is generated at (capped at the generator's longest)
+    vocoder: str | None = None  # the vocoder that replaced the model's own (None: its own); part of the cache key
 
     def __post_init__(self) -> None:
         if self.domain not in ("waveform", "mel"):
@@ -382,7 +383,7 @@ def select_items(items: Sequence[ManifestItem], cfg: EvalConfig) -> list[Manifes
 def _request_key(prompt: str, duration: float, seed: int, cfg: EvalConfig) -> dict[str, Any]:
     return {"prompt": prompt, "duration": duration, "seed": seed, "num_samples": cfg.num_samples,
             "top_k": cfg.top_k, "top_p": cfg.top_p, "temperature": cfg.temperature, "cfg_scale": cfg.cfg_scale,
-            **({"domain": "mel"} if cfg.domain == "mel" else {})}
+            **({"domain": "mel"} if cfg.domain == "mel" else {}), **({"vocoder": cfg.vocoder} if cfg.vocoder else {})}
 
 
 def _read_cached(cache: Path | None, key: dict[str, Any]) -> tuple[torch.Tensor, int, np.ndarray] | None:
