@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from vividsound.audio import load_audio, read_audio_metadata, save_audio
 from vividsound.data.captions import clip_info, single_captions
-from vividsound.data.extract import clip_stem, extract_clip
+from vividsound.data.extract import extract_clip
 from vividsound.data.manifest import ManifestItem, write_manifest
 from vividsound.data.mixtures import Pool, draw_recipe, render_mixture
 from vividsound.data.sources import RawClip, Source, SourceError

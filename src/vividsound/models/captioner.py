@@ -7,7 +7,6 @@ captions and stored in the config (ids 0-3 are ``<pad> <bos> <eos> <unk>``).
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
