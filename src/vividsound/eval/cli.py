@@ -166,6 +166,13 @@ def load_components(args: argparse.Namespace, helpers: bool = True) -> Any:
     return comp
 
 
+def _meta(args: argparse.Namespace, **extra: str) -> dict[str, str]:
+    """report.json's header: the model (marked when the retrieval baseline stands in for it), the given
+    fields and the creation time."""
+    return {"model": str(args.model) + (" (retrieval baseline)" if args.retrieval else ""), **extra,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+
+
 def run(args: argparse.Namespace) -> int:
     from vividsound.data.manifest import read_manifest
     from vividsound.eval.runner import EvalConfig, evaluate, evaluate_probes, read_probes
@@ -181,10 +188,8 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--probes-only needs --probes DIR")
         probes = read_probes(args.probes)
         comp = load_components(args, helpers=False)
-        meta = {"model": str(args.model) + (" (retrieval baseline)" if args.retrieval else ""),
-                "probes": str(args.probes),
-                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-        rep = evaluate_probes(comp, probes, args.out, cfg, meta=meta, show_progress=not args.no_progress)
+        rep = evaluate_probes(comp, probes, args.out, cfg, meta=_meta(args, probes=str(args.probes)),
+                              show_progress=not args.no_progress)
         out = Path(args.out)
         n = sum(rep["probes"]["count_by_type"].values())
         print(f"wrote {out / 'report.json'}, {out / 'report.md'} ({n} probe clips)")
@@ -195,10 +200,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--split {args.split}: the manifest {mpath} has no items in this split")
     probes = read_probes(args.probes) if args.probes else None
     comp = load_components(args)
-    meta = {"model": str(args.model) + (" (retrieval baseline)" if args.retrieval else ""),
-            "corpus": str(mpath), "split": args.split,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    report = evaluate(comp, items, mpath.parent, args.out, cfg, probes, meta=meta,
+    report = evaluate(comp, items, mpath.parent, args.out, cfg, probes,
+                      meta=_meta(args, corpus=str(mpath), split=args.split),
                       show_progress=not args.no_progress)
     out = Path(args.out)
     print(f"wrote {out / 'report.json'}, {out / 'report.md'}, {out / 'spectrograms.png'} "

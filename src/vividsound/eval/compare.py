@@ -76,11 +76,10 @@ def compare_table(named: Sequence[tuple[str, dict[str, Any]]], *, original: bool
         rows.append(("Shuffled references", sys0.get("Shuffled references", {}), p0 and
                      {"accuracy_by_type": p0["shuffled_reference_accuracy_by_type"],
                       "accuracy": p0["shuffled_reference_accuracy"]}))
-    if probes:
-        p0 = named[0][1].get("probes")
-        if isinstance(p0, dict) and isinstance(p0.get("prompt_blind_bound_by_type"), dict):
-            rows.append(("prompt-blind bound (probes)", {}, {"accuracy_by_type": p0["prompt_blind_bound_by_type"],
-                                                             "accuracy": p0["prompt_blind_bound"]}))
+    first = named[0][1].get("probes")
+    if probes and isinstance(first, dict) and isinstance(first.get("prompt_blind_bound_by_type"), dict):
+        rows.append(("prompt-blind bound (probes)", {}, {"accuracy_by_type": first["prompt_blind_bound_by_type"],
+                                                         "accuracy": first["prompt_blind_bound"]}))
     ptypes: list[str] = []
     if probes:
         for _, _, p in rows:

@@ -573,6 +573,20 @@ def run_probes(gen: Generator, check: Callable[..., bool], probes: list[dict[str
 # The whole run
 # --------------------------------------------------------------------------------------------------
 
+def _progress(show: bool) -> Callable[..., Any]:
+    """``progress(iterable, desc)``: a tqdm bar, or the iterable itself when ``show`` is False."""
+    if not show:
+        return lambda xs, desc="": xs
+    from tqdm import tqdm
+
+    return lambda xs, desc="": tqdm(xs, desc=desc, unit="item")
+
+
+def _metric_info() -> dict[str, dict[str, str]]:
+    """The report's ``metrics`` header: each metric's label and better direction."""
+    return {k: {"label": v[0], "better": v[1]} for k, v in METRIC_INFO.items()}
+
+
 def evaluate(comp: Components, items: Sequence[ManifestItem], corpus_root: str | Path, out_dir: str | Path,
              cfg: EvalConfig, probes: list[dict[str, Any]] | None = None, *, meta: dict[str, Any] | None = None,
              show_progress: bool = True) -> dict[str, Any]:
@@ -599,12 +613,7 @@ def evaluate(comp: Components, items: Sequence[ManifestItem], corpus_root: str |
     out = Path(out_dir)
     (out / "cache").mkdir(parents=True, exist_ok=True)
     (out / "audio").mkdir(exist_ok=True)
-    if show_progress:
-        from tqdm import tqdm
-
-        progress = lambda xs, desc="": tqdm(xs, desc=desc, unit="item")  # noqa: E731
-    else:
-        progress = lambda xs, desc="": xs  # noqa: E731
+    progress = _progress(show_progress)
 
     gcfg = comp.generator.mel_config
     fe = _FrontEnds()
@@ -683,7 +692,7 @@ def evaluate(comp: Components, items: Sequence[ManifestItem], corpus_root: str |
         **(meta or {}),
         "config": asdict(cfg),
         "num_items": len(items),
-        "metrics": {k: {"label": v[0], "better": v[1]} for k, v in METRIC_INFO.items()},
+        "metrics": _metric_info(),
         "systems": rows,
         "probes": probe_report,
         "unavailable_components": dict(comp.reasons),
@@ -713,16 +722,11 @@ def evaluate_probes(comp: Components, probes: list[dict[str, Any]], out_dir: str
         raise InputError("the probe set is empty")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if show_progress:
-        from tqdm import tqdm
-
-        progress: Callable[[Any], Any] = lambda xs: tqdm(xs, desc="probes", unit="batch")  # noqa: E731
-    else:
-        progress = lambda xs: xs  # noqa: E731
-    probe_report = run_probes(comp.generator, comp.probe_checker, probes, cfg, progress,
+    progress = _progress(show_progress)
+    probe_report = run_probes(comp.generator, comp.probe_checker, probes, cfg, lambda x: progress(x, "probes"),
                               cache_dir=out / "cache" / "probes")
     report = {"format_version": 1, **(meta or {}), "config": asdict(cfg), "num_items": 0,
-              "metrics": {k: {"label": v[0], "better": v[1]} for k, v in METRIC_INFO.items()},
+              "metrics": _metric_info(),
               "systems": {}, "probes": probe_report, "unavailable_components": {}, "items": []}
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     write_markdown(out / "report.md", report)
