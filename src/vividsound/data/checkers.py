@@ -8,6 +8,7 @@ octave errors.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Callable
 
 import numpy as np
@@ -234,13 +235,7 @@ def prompt_blind_bound(probes: list[dict[str, Any]]) -> dict[str, float]:
     by_type: dict[str, list[Any]] = {}
     for p in probes:
         by_type.setdefault(str(p["type"]), []).append(truth_class(p))
-    out = {}
-    for t, classes in sorted(by_type.items()):
-        counts: dict[Any, int] = {}
-        for c in classes:
-            counts[c] = counts.get(c, 0) + 1
-        out[t] = max(counts.values()) / len(classes)
-    return out
+    return {t: max(Counter(classes).values()) / len(classes) for t, classes in sorted(by_type.items())}
 
 
 def check(audio: np.ndarray, sr: int, probe: dict[str, Any]) -> bool:

@@ -71,7 +71,8 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
     if not manifest.is_file():
         raise ConfigError(f"--corpus {corpus}: no manifest.jsonl there")
     cdir = Path(configs) if configs else default_config_dir()
-    stages = [s for s in ORDER if (s != "melgan" or melgan) and (s != "gpt_full" or (cdir / "gpt_full.yaml").is_file())]
+    optional = {"melgan": melgan, "gpt_full": (cdir / "gpt_full.yaml").is_file()}
+    stages = [s for s in ORDER if optional.get(s, True)]
     for s in stages:
         if not (cdir / f"{s}.yaml").is_file():
             raise ConfigError(f"no {s}.yaml in {cdir} (pass --configs DIR)")
