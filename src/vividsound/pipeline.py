@@ -119,8 +119,12 @@ class TextToSound:
     quantize_info: dict[str, Any] | None = None
 
     def __init__(self, text_encoder: TextEncoder, gpt: ConditionalGPT, vqgan: VQGAN, vocoder: torch.nn.Module,
-                 defaults: SamplingDefaults | None = None, name: str = "custom", compile: bool = False) -> None:
+                 defaults: SamplingDefaults | None = None, name: str = "custom", compile: bool = False,
+                 edge_context: int = 0) -> None:
         self.text_encoder, self.gpt, self.vqgan, self.vocoder = text_encoder, gpt, vqgan, vocoder
+        if not isinstance(edge_context, int) or isinstance(edge_context, bool) or not 0 <= edge_context <= 16:
+            raise CheckpointError(f"edge_context={edge_context!r}; allowed: an integer from 0 to 16")
+        self.edge_context = edge_context  # silence columns around the codes when decoding (the GPT's training)
         self.compile = compile  # torch.compile the GPT's per-token step (CUDA graphs on a GPU)
         self.defaults = defaults or SamplingDefaults()
         self.name = name
@@ -208,7 +212,11 @@ class TextToSound:
             defaults = SamplingDefaults(**meta.get("defaults", {}))
         except TypeError as e:
             raise CheckpointError(f"{meta_path}: bad defaults ({e})") from None
-        pipe = cls(text, gpt, vqgan, voc, defaults=defaults, name=str(meta.get("name", root.name)), compile=compile)
+        edge = meta.get("edge_context", 0)
+        if not isinstance(edge, int) or isinstance(edge, bool) or not 0 <= edge <= 16:
+            raise CheckpointError(f"{meta_path}: edge_context={edge!r}; allowed: an integer from 0 to 16")
+        pipe = cls(text, gpt, vqgan, voc, defaults=defaults, name=str(meta.get("name", root.name)), compile=compile,
+                   edge_context=edge)
         return quantize_pipeline(pipe.to(device), quantize)
 
     @staticmethod
@@ -230,6 +238,7 @@ class TextToSound:
             "components": {c: c for c in COMPONENTS},
             "defaults": {k: getattr(self.defaults, k) for k in SamplingDefaults.__dataclass_fields__},
             "mel": self.mel_config.to_dict(),
+            **({"edge_context": self.edge_context} if self.edge_context else {}),
         }
         parts = {"text_encoder": self.text_encoder, "gpt": self.gpt, "vqgan": self.vqgan, "vocoder": self.vocoder}
 
@@ -295,7 +304,7 @@ class TextToSound:
     @torch.no_grad()
     def decode(self, codes: torch.Tensor, num_samples: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Code grid (B, rows, cols) -> (log-mel (B, n_mels, T), waveform (B, num_samples))."""
-        mel = self.vqgan.decode_codes(codes.to(self.device))
+        mel = self.vqgan.decode_codes(codes.to(self.device), self.edge_context)
         wav = self.vocoder(mel).float()
         if num_samples is not None:
             if wav.shape[1] < num_samples:
@@ -373,7 +382,7 @@ class TextToSound:
                     mel, wav = self.decode(c, n_samples)
                 else:
                     with torch.no_grad():
-                        mel = self.vqgan.decode_codes(c.to(self.device))
+                        mel = self.vqgan.decode_codes(c.to(self.device), self.edge_context)
                     wav = torch.zeros(c.shape[0], 0)
                 codes.append(c.cpu())
                 mels.append(mel.cpu())
@@ -459,6 +468,7 @@ class TextToSound:
             "vqgan": {"downsample": list(self.vqgan.config.downsample), "codebook": self.vqgan.config.quantizer.n_codes},
             "mel": self.mel_config.to_dict(),
             "max_duration": round(self.max_duration, 3),
+            "edge_context": self.edge_context,
             "max_prompt_chars": MAX_PROMPT_CHARS,
             "max_samples_per_call": MAX_SAMPLES_PER_CALL,
             "defaults": {k: getattr(self.defaults, k) for k in SamplingDefaults.__dataclass_fields__},

@@ -96,3 +96,84 @@ def test_gpt_init_from_a_trained_gpt(corpus, shared_cache, vqgan_dir, tiny_bert_
     bad = load_stage_config("gpt", None, base + ["crop_start=middle"])
     with pytest.raises(ConfigError, match="crop_start"):
         GPTStage(bad, tmp_path / "fifth", Dist()).setup()
+
+
+def test_gpt_lead_silence_shifts_the_clip_and_prefixes_the_caption(corpus, shared_cache, vqgan_dir, tiny_bert_dir,
+                                                                   tmp_path, monkeypatch):
+    import pytest
+
+    from vividsound.errors import ConfigError
+    from vividsound.train.gpt import LEAD_PREFIX
+
+    base = tiny_overrides(corpus, shared_cache) + TINY_GPT + [f"vqgan={vqgan_dir}", f"text.path={tiny_bert_dir}",
+                                                              "crop_start=head", "crop_columns=32", "cond_dropout=0"]
+    cfg = load_stage_config("gpt", None, base + ["lead_silence=0.6", "lead_silence_seconds=[0.1,0.3]"])
+    st = GPTStage(cfg, tmp_path / "run", Dist())
+    st.setup()
+    t, C, silence = st.vq.frames_per_column, 32, st.vq.config.mel.silence_db
+    items = st.train_items[:16]
+    for it in items:
+        st.code_grid(it)  # fill the code cache first: from here on the VQGAN encodes only shifted rows
+    seen = []
+    encode = st.vq.encode
+    monkeypatch.setattr(st.vq, "encode", lambda m: seen.append(m.clone()) or encode(m))
+    toks, cond, mask = st.batch(items, np.random.default_rng(0))
+    monkeypatch.undo()
+    shifted = 0
+    for b, it in enumerate(items):
+        feats = {c: st.caption_feature(it, c) for c in it.captions}
+        row = cond[b, : int(mask[b].sum())]
+        plain = any(torch.equal(row, f.float()) for f in feats.values())
+        lead_f = [st.caption_feature(it, LEAD_PREFIX + c[:1].lower() + c[1:]).float() for c in it.captions]
+        led = any(torch.equal(row, f) for f in lead_f)
+        assert plain != led, b  # every row carries exactly one of the two kinds of caption
+        grid = toks[b].view(C, 5).t()
+        if not led:
+            assert torch.equal(grid, st.code_grid(it).long()[:, :C])
+            continue
+        shifted += 1
+        m = seen.pop(0)[0]  # (n_mels, frames): silence, then the cached mel, then silence
+        clip = torch.from_numpy(st.cache.get_float(it.id))
+        lead = int((m == silence).all(0).long().cumprod(0).sum()) // t  # whole columns of leading silence
+        cs = st._column_seconds()
+        assert max(1, round(0.1 / cs)) <= lead <= round(0.3 / cs), lead
+        assert torch.equal(m[:, lead * t : lead * t + clip.shape[-1]], clip.float())
+        assert torch.equal(grid, st.lead_grid(it, lead)[:, :C])
+        assert not torch.equal(grid, st.code_grid(it).long()[:, :C])
+    assert not seen and 4 <= shifted <= 14, shifted
+    assert torch.equal(st.batch(items, None)[0], torch.stack(
+        [st.vq.codes_to_sequence(st.code_grid(it).long()[None, :, :C])[0] for it in items]))  # validation: no shift
+    for bad, msg in ((["lead_silence=0.5", "crop_start=random"], "crop_start=head"),
+                     (["lead_silence=1.0"], "lead_silence=1.0"),
+                     (["lead_silence=0.5", "lead_silence_seconds=[0.5,9]"], "lead_silence_seconds")):
+        with pytest.raises(ConfigError, match=msg):
+            GPTStage(load_stage_config("gpt", None, base + bad), tmp_path / "bad", Dist()).setup()
+
+
+def test_gpt_edge_context_codes_clips_between_silence_and_exports_it(corpus, shared_cache, vqgan_dir, tiny_bert_dir,
+                                                                     tmp_path):
+    import json
+
+    import pytest
+
+    from vividsound.errors import ConfigError
+
+    base = tiny_overrides(corpus, shared_cache, steps=2) + TINY_GPT + [f"vqgan={vqgan_dir}", f"text.path={tiny_bert_dir}"]
+    st = GPTStage(load_stage_config("gpt", None, base + ["edge_context=2"]), tmp_path / "a", Dist())
+    st.setup()
+    plain = GPTStage(load_stage_config("gpt", None, base), tmp_path / "b", Dist())
+    plain.setup()
+    assert st.codes_dir != plain.codes_dir  # another code cache: the codes differ
+    it = st.train_items[0]
+    m = torch.from_numpy(st.cache.get_float(it.id))[None]
+    m = torch.nn.functional.pad(m, (0, max(0, 8 * st.vq.frames_per_column - m.shape[-1])),
+                                value=st.vq.config.mel.silence_db)
+    with torch.no_grad():
+        want = st.vq.encode_in_silence(st.vq.pad_mel(m), 2)[0]
+    assert torch.equal(st.code_grid(it).long(), want.long())
+    assert not torch.equal(plain.code_grid(it).long(), want.long())
+    train("gpt", None, tmp_path / "run", overrides=base + ["edge_context=2"])
+    assert json.loads((tmp_path / "run" / "export" / "pipeline.json").read_text())["edge_context"] == 2
+    assert TextToSound.from_pretrained(tmp_path / "run" / "export").edge_context == 2
+    with pytest.raises(ConfigError, match="edge_context=17"):
+        GPTStage(load_stage_config("gpt", None, base + ["edge_context=17"]), tmp_path / "c", Dist()).setup()

@@ -211,9 +211,45 @@ class VQGAN(nn.Module):
         """Quantised latents (B, C, rows, cols) -> log-mel (B, n_mels, cols * t)."""
         return self.denormalize(self.decoder(z_q)[:, 0])
 
-    def decode_codes(self, indices: torch.Tensor) -> torch.Tensor:
-        """Code grid (B, rows, cols) -> log-mel (B, n_mels, cols * t)."""
-        return self.decode_latents(self.quantizer.lookup(indices))
+    def decode_codes(self, indices: torch.Tensor, context: int = 0) -> torch.Tensor:
+        """Code grid (B, rows, cols) -> log-mel (B, n_mels, cols * t).
+
+        ``context`` > 0 decodes the grid between that many columns of silence codes on each side and cuts
+        them off again, so the decoder's zero padding falls on silence, not on the sound's first and last
+        columns (use it for grids coded with :meth:`encode_in_silence` and the same context)."""
+        if context <= 0:
+            return self.decode_latents(self.quantizer.lookup(indices))
+        sil = self.silence_column().to(indices.device)[None, :, None].expand(indices.shape[0], -1, context)
+        mel = self.decode_latents(self.quantizer.lookup(torch.cat([sil, indices.long(), sil], dim=2)))
+        t = self.frames_per_column
+        return mel[:, :, context * t : mel.shape[-1] - context * t]
+
+    def encode_in_silence(self, log_mel: torch.Tensor, context: int) -> torch.Tensor:
+        """Code grid (B, rows, T / t) of a log-mel coded with ``context`` columns of silence on each side.
+
+        The encoder's zero padding reads as a loud edge: without context the first and last few columns
+        get edge-only codes (for the default VQGAN, 3 columns on each side of a silent clip differ from its
+        middle), which a GPT then learns to produce and the decoder turns into clicks."""
+        self._check_mel(log_mel)
+        if context <= 0:
+            return self.encode(log_mel).indices
+        t = self.frames_per_column
+        padded = F.pad(log_mel, (context * t, context * t), value=self.config.mel.silence_db)
+        return self.encode(padded).indices[:, :, context : padded.shape[-1] // t - context]
+
+    @torch.no_grad()
+    def silence_column(self) -> torch.Tensor:
+        """The code column (rows,) of silence far from any edge: the middle column of a coded 16-column
+        silent log-mel (the encoder's edge effect reaches 3 columns in for the default VQGAN)."""
+        w = self.decoder.conv_out.weight
+        mel = torch.full((1, self.config.mel.n_mels, 16 * self.frames_per_column), self.config.mel.silence_db,
+                         device=w.device, dtype=torch.float32)
+        was = self.training
+        self.eval()
+        try:
+            return self.encode(mel).indices[0, :, 8].long()
+        finally:
+            self.train(was)
 
     def forward(self, log_mel: torch.Tensor) -> VQGANOutput:
         q = self.encode(log_mel)

@@ -6,6 +6,9 @@ TextEncoder folder, or ``hf`` = a Hugging Face model path) in ``pooled``, ``sequ
 and cached too. A batch is a crop of whole time columns, read column-major, starting anywhere in the clip
 (``crop_start=random``) or at its start (``head``); a fraction ``cond_dropout`` of rows get an all-False mask
 (the null condition) so classifier-free guidance works. ``init_from`` starts from a trained GPT (fine-tuning).
+``edge_context`` codes every clip between columns of silence (and the export decodes between them), so
+no edge-only codes enter training. ``lead_silence`` (head crops only) shifts a fraction of rows right by 1-4 s of silence and prefixes their
+caption with "silence, then ", so "silence, then X" prompts have training data (no corpus caption says it).
 The export is a complete pipeline folder: ``vividsound generate --model RUN/export``.
 """
 
@@ -71,9 +74,15 @@ class GPTStageConfig:
     crop_start: str = "random"  # random: a crop anywhere in the clip | head: every crop starts at the clip's start
     init_from: str = ""  # a GPT component folder (e.g. RUN/export/gpt) whose weights start this run (fine-tuning)
     cond_dropout: float = 0.1  # fraction of rows trained with the null condition (for CFG)
+    edge_context: int = 0  # columns of silence the VQGAN sees on each side when coding a clip (0 = zero padding)
+    lead_silence: float = 0.0  # fraction of rows given leading silence and the caption "silence, then <caption>"
+    lead_silence_seconds: tuple[float, float] = (1.0, 4.0)  # range of that silence (uniform, whole columns)
     sample_columns: int = 16  # columns generated for the TensorBoard sample at each validation
     export: ExportConfig = field(default_factory=ExportConfig)  # pipeline export settings
     train: TrainConfig = field(default_factory=TrainConfig)  # optimisation and logging
+
+
+LEAD_PREFIX = "silence, then "
 
 
 def build_text_encoder(tc: TextConfig) -> TextEncoder:
@@ -107,7 +116,20 @@ class GPTStage(Stage):
             raise ConfigError(f"crop_start={cfg.crop_start!r}; allowed: random, head")
         if not 0 <= cfg.cond_dropout < 1:
             raise ConfigError(f"cond_dropout={cfg.cond_dropout}; allowed: 0 <= cond_dropout < 1")
+        if not 0 <= cfg.edge_context <= 16:
+            raise ConfigError(f"edge_context={cfg.edge_context}; allowed: 0 to 16 columns")
+        if not 0 <= cfg.lead_silence < 1:
+            raise ConfigError(f"lead_silence={cfg.lead_silence}; allowed: 0 <= lead_silence < 1")
+        if cfg.lead_silence and cfg.crop_start != "head":
+            raise ConfigError("lead_silence needs crop_start=head (the silence leads the clip, not a crop)")
+        if cfg.lead_silence and cfg.text.mode == "none":
+            raise ConfigError("lead_silence needs a text condition (text.mode=none has no caption to prefix)")
         self.vq = load_component(cfg.vqgan, "VQGAN").to(self.device).eval()
+        lo, hi = (float(x) for x in cfg.lead_silence_seconds)
+        crop_s = cfg.crop_columns * self._column_seconds()
+        if cfg.lead_silence and not 0 < lo <= hi < crop_s:
+            raise ConfigError(f"lead_silence_seconds={list(cfg.lead_silence_seconds)}; allowed: 0 < low <= high "
+                              f"< the crop ({crop_s:.2f} s)")
         self.text = build_text_encoder(cfg.text).to(self.device)
         self.train_items, root = load_items(cfg.data, cfg.data.train_split)
         self.val_items, _ = load_items(cfg.data, cfg.data.val_split, limit=cfg.data.val_items)
@@ -145,7 +167,8 @@ class GPTStage(Stage):
         cfg = self.cfg
         root = self.cache.dir.parent
         key = json.dumps({"vqgan": _file_digest(Path(cfg.vqgan) / "model.safetensors"), "spec": self.cache.dir.name,
-                          "min_cols": cfg.crop_columns}, sort_keys=True)
+                          "min_cols": cfg.crop_columns, **({"context": cfg.edge_context} if cfg.edge_context else {})},
+                         sort_keys=True)
         self.codes_dir = root / f"codes-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
         state = self.text.state_dict()
         wd = hashlib.sha1(b"".join(v.float().cpu().numpy().tobytes() for v in state.values())).hexdigest()[:8]
@@ -170,11 +193,34 @@ class GPTStage(Stage):
                 min_frames = self.cfg.crop_columns * t
                 if m.shape[-1] < min_frames:
                     m = F.pad(m, (0, min_frames - m.shape[-1]), value=self.vq.config.mel.silence_db)
-                grid = self.vq.encode(self.vq.pad_mel(m)).indices[0].to(torch.int16).cpu()
+                grid = self.vq.encode_in_silence(self.vq.pad_mel(m), self.cfg.edge_context)[0].to(torch.int16).cpu()
             _atomic_npy(path, grid.numpy())
         if self.cfg.data.preload:
             self.codes[item.id] = grid
         return grid
+
+    def _column_seconds(self) -> float:
+        mel = self.vq.config.mel
+        return self.vq.frames_per_column * mel.hop_length / mel.sample_rate
+
+    def _lead_columns(self, item, rng: np.random.Generator | None) -> int:
+        """Columns of leading silence for this row (0 = none); only rows whose clip still fits whole."""
+        if rng is None or not self.cfg.lead_silence or rng.random() >= self.cfg.lead_silence:
+            return 0
+        lo, hi = (float(x) for x in self.cfg.lead_silence_seconds)
+        lead = max(1, round(float(rng.uniform(lo, hi)) / self._column_seconds()))
+        frames = self.cache.get_float(item.id).shape[-1]
+        return lead if lead * self.vq.frames_per_column + frames <= self.cfg.crop_columns * self.vq.frames_per_column \
+            else 0
+
+    def lead_grid(self, item, lead: int) -> torch.Tensor:
+        """The item's code grid with ``lead`` columns of silence before it: the mel is shifted and re-encoded
+        (not the codes, so the first sound's onset is coded as the VQGAN codes any onset after silence)."""
+        t, C = self.vq.frames_per_column, self.cfg.crop_columns
+        with torch.no_grad():
+            m = torch.from_numpy(self.cache.get_float(item.id))[None].to(self.device)
+            m = F.pad(m, (lead * t, max(0, C * t - lead * t - m.shape[-1])), value=self.vq.config.mel.silence_db)
+            return self.vq.encode_in_silence(self.vq.pad_mel(m), self.cfg.edge_context)[0].long().cpu()
 
     def caption_feature(self, item, caption: str) -> torch.Tensor:
         """Text features (n_valid, D) of one of the item's captions; all of an item's captions are encoded
@@ -195,8 +241,12 @@ class GPTStage(Stage):
             grid = self.code_grid(it).long()  # (rows, cols)
             head = rng is None or self.cfg.crop_start == "head"
             start = 0 if head else int(rng.integers(0, grid.shape[1] - C + 1))
-            toks.append(self.vq.codes_to_sequence(grid[None, :, start : start + C])[0])
             cap = it.captions[0] if rng is None else it.captions[int(rng.integers(len(it.captions)))]
+            lead = self._lead_columns(it, rng)
+            if lead:
+                grid = self.lead_grid(it, lead)
+                cap = LEAD_PREFIX + cap[:1].lower() + cap[1:]
+            toks.append(self.vq.codes_to_sequence(grid[None, :, start : start + C])[0])
             drop = rng is not None and rng.random() < self.cfg.cond_dropout
             if self.cfg.text.mode != "none" and not drop:
                 f = self.caption_feature(it, cap).float()
@@ -250,7 +300,7 @@ class GPTStage(Stage):
         _, cond, mask = self.batch([it], None)
         toks = m.generate(cond.to(self.device), mask.to(self.device), cols * m.config.rows, seeds=[0],
                           top_k=min(self.cfg.export.top_k, m.config.vocab_size))
-        mel = self.vq.decode_codes(self.vq.sequence_to_codes(toks)).float().cpu()
+        mel = self.vq.decode_codes(self.vq.sequence_to_codes(toks), self.cfg.edge_context).float().cpu()
         self.log_mel_image("val/sample", mel, self.step)
         if self.writer is not None:
             self.writer.add_text("val/sample_prompt", it.captions[0], self.step)
@@ -277,5 +327,5 @@ class GPTStage(Stage):
         defaults = SamplingDefaults(duration=min(ec.duration, max_dur),
                                     top_k=min(ec.top_k, self.model.config.vocab_size), cfg_scale=ec.cfg_scale)
         pipe = TextToSound(self.text.cpu(), self.model.cpu().eval(), self.vq.cpu(), voc, defaults=defaults,
-                           name=ec.name)
+                           name=ec.name, edge_context=self.cfg.edge_context)
         pipe.save_pretrained(folder, dtype=torch.float16 if ec.fp16 else None)
