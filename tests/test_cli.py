@@ -76,3 +76,23 @@ def test_import_is_light():
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("device, extra, want", [("cpu", [], False), ("cuda", [], True), ("cuda:1", [], True),
+                                                 ("cuda", ["--no-cuda-graphs"], False)])
+def test_generate_uses_cuda_graphs_on_a_gpu(tiny_model_dir, tmp_path, monkeypatch, device, extra, want):
+    """The CUDA-graph token loop is the default on a CUDA device (the pipeline is loaded on the CPU here:
+    only the option that reaches from_pretrained is checked)."""
+    from vividsound.pipeline import TextToSound
+
+    seen = {}
+    real = TextToSound.from_pretrained.__func__
+
+    def spy(cls, path=None, **kw):
+        seen.update(kw)
+        return real(cls, path, **{**kw, "device": "cpu", "compile": False})
+
+    monkeypatch.setattr(TextToSound, "from_pretrained", classmethod(spy))
+    rc = main(["generate", "rain", "-o", str(tmp_path / "r.wav"), "--model", str(tiny_model_dir), "--duration", "0.2",
+               "--device", device, *extra])
+    assert rc == 0 and seen["compile"] is want and seen["device"] == device

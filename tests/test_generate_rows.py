@@ -41,3 +41,17 @@ def test_bad_rows_are_clear_errors(tiny_tts, prompts, seeds, match):
     with pytest.raises(InputError, match=match) as e:
         tiny_tts.generate_rows(prompts, seeds, duration=0.3)
     assert "\n" not in str(e.value)
+
+
+def test_decoding_in_chunks_gives_the_rows_of_one_big_decode(tiny_tts, monkeypatch):
+    """A sampling batch larger than DECODE_ROWS is decoded in parts: same mels and audio as one call."""
+    import vividsound.pipeline as pl
+
+    whole = tiny_tts.generate_rows(["rain", "wind", "a dog barks"], [1, 2, 3], duration=0.3, batch_size=3)
+    monkeypatch.setattr(pl, "DECODE_ROWS", 2)
+    parts = tiny_tts.generate_rows(["rain", "wind", "a dog barks"], [1, 2, 3], duration=0.3, batch_size=3)
+    mel_only = tiny_tts.generate_rows(["rain", "wind", "a dog barks"], [1, 2, 3], duration=0.3, batch_size=3,
+                                      vocode=False)
+    assert torch.equal(parts.codes, whole.codes)
+    assert torch.allclose(parts.mel, whole.mel, atol=1e-5) and torch.allclose(mel_only.mel, whole.mel, atol=1e-5)
+    assert torch.allclose(parts.waveform, whole.waveform, atol=1e-5)

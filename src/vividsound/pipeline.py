@@ -40,6 +40,7 @@ PIPELINE_NAME = "pipeline.json"
 COMPONENTS = ("text_encoder", "gpt", "vqgan", "vocoder")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
 MAX_SAMPLES_PER_CALL = 64
+DECODE_ROWS = 32  # rows per VQGAN-decoder + vocoder call (sampling batches can be much larger on a GPU)
 
 
 @dataclass(frozen=True)
@@ -303,9 +304,16 @@ class TextToSound:
 
     @torch.no_grad()
     def decode(self, codes: torch.Tensor, num_samples: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Code grid (B, rows, cols) -> (log-mel (B, n_mels, T), waveform (B, num_samples))."""
-        mel = self.vqgan.decode_codes(codes.to(self.device), self.edge_context)
-        wav = self.vocoder(mel).float()
+        """Code grid (B, rows, cols) -> (log-mel (B, n_mels, T), waveform (B, num_samples)).
+
+        Decodes at most :data:`DECODE_ROWS` rows at a time: the decoder and vocoder need far more memory per
+        row than the GPT, so a large sampling batch on a GPU must not become one huge decoder batch."""
+        mels, wavs = [], []
+        for part in codes.split(DECODE_ROWS):
+            m = self.vqgan.decode_codes(part.to(self.device), self.edge_context)
+            mels.append(m)
+            wavs.append(self.vocoder(m).float())
+        mel, wav = torch.cat(mels), torch.cat(wavs)
         if num_samples is not None:
             if wav.shape[1] < num_samples:
                 wav = torch.nn.functional.pad(wav, (0, num_samples - wav.shape[1]))
@@ -382,7 +390,8 @@ class TextToSound:
                     mel, wav = self.decode(c, n_samples)
                 else:
                     with torch.no_grad():
-                        mel = self.vqgan.decode_codes(c.to(self.device), self.edge_context)
+                        mel = torch.cat([self.vqgan.decode_codes(part.to(self.device), self.edge_context)
+                                         for part in c.split(DECODE_ROWS)])
                     wav = torch.zeros(c.shape[0], 0)
                 codes.append(c.cpu())
                 mels.append(mel.cpu())
@@ -422,7 +431,8 @@ class TextToSound:
         R = self.gpt.config.rows
         feats = self.text_encoder(rows).to(self.device)
         it = self.gpt.generate_iter(feats.features, feats.mask, columns * R, seeds=seeds, top_k=s["top_k"],
-                                    top_p=s["top_p"], temperature=s["temperature"], cfg_scale=s["cfg_scale"])
+                                    top_p=s["top_p"], temperature=s["temperature"], cfg_scale=s["cfg_scale"],
+                                    compile=self.compile)
         toks: list[torch.Tensor] = []
         emitted = 0
         last_decoded = 0

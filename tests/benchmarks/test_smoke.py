@@ -8,7 +8,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: `benchmarks` package
 
-from benchmarks import generate_cpu, sampling  # noqa: E402
+from benchmarks import generate_cpu, generate_gpu, sampling  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -116,3 +116,17 @@ def test_generate_cpu_model_fp32_vs_int8(tiny_model_dir, tmp_path):
     assert "int8 tokens equal fp32 tokens" in text
     with pytest.raises(SystemExit):
         generate_cpu.main(["--model", str(tiny_model_dir), "--modes", "fp32,int4"])
+
+
+def test_generate_gpu_tiny_runs_on_cpu(tmp_path):
+    """The GPU text-to-waveform benchmark's code, tiny sizes on the CPU (plain loop only there)."""
+    dev = torch.device("cpu")
+    tts, notes = generate_gpu.build(None, tmp_path, dev, "tiny")
+    cells, checks = generate_gpu.run(tts, dev, [3], repeats=1, duration=1.0, log=lambda *_: None)
+    assert [(c.gpt, c.loop, c.batch) for c in cells] == [("fp32", "plain", 1), ("bf16", "plain", 1),
+                                                         ("bf16", "plain", 3)]
+    for c in cells:
+        assert c.seconds > 0 and set(c.stages) == {"text", "GPT", "decode + vocoder"}
+        assert sum(generate_gpu.median(v) for v in c.stages.values()) <= c.seconds * 1.5
+    text = generate_gpu.report(cells, checks, notes + [generate_gpu.clip_note(tts, 1.0)], dev, "tiny")
+    assert "| bf16 | plain | 3 |" in text and "1 s per clip" in text

@@ -123,3 +123,52 @@ def test_compiled_step_gives_the_same_tokens():
     c, m = _cond()
     kw = dict(seeds=[1, 2, 3], top_k=10, cfg_scale=2.0)
     assert torch.equal(gpt.generate(c, m, 25, **kw), gpt.generate(c, m, 25, compile=True, **kw))
+
+
+@pytest.mark.parametrize("kw", [dict(top_k=10), dict(top_k=None, top_p=0.8, temperature=0.7),
+                                dict(top_k=8, cfg_scale=2.5)])
+def test_static_decoder_gives_the_same_tokens(kw):
+    """The CUDA-graph code path (static buffers, position / noise index advanced on the device), with each
+    replay run eagerly: the same tokens as the plain loop, also on a second call that reuses the kept
+    buffers with another condition and other seeds, and with known leading tokens."""
+    gpt = _gpt()
+    c, m = _cond()
+    for seeds, cond in (([1, 2, 3], c), ([7, 8, 9], c.flip(0))):
+        want = gpt.generate(cond, m, 25, seeds=seeds, **kw)
+        got = gpt.generate(cond, m, 25, seeds=seeds, _replay_eagerly=True, **kw)
+        assert torch.equal(want, got)
+    prompt = want[:, :5]
+    want = gpt.generate(c, m, 10, seeds=[4, 5, 6], prompt_tokens=prompt, **kw)
+    assert torch.equal(want, gpt.generate(c, m, 10, seeds=[4, 5, 6], prompt_tokens=prompt, _replay_eagerly=True,
+                                          **kw))
+    one = gpt.generate(c, m, 1, seeds=[1, 2, 3], _replay_eagerly=True, **kw)
+    assert torch.equal(one, gpt.generate(c, m, 1, seeds=[1, 2, 3], **kw))
+
+
+def test_static_decoders_are_kept_per_model_and_bounded():
+    from vividsound.models.gpt import _STATIC_DECODERS
+
+    gpt = _gpt()
+    c, m = _cond()
+    for n in (5, 10, 5, 15):
+        gpt.generate(c, m, n, seeds=[1, 2, 3], top_k=10, _replay_eagerly=True)
+    kept = _STATIC_DECODERS[gpt]
+    assert len(kept) == 2  # the two most recent shapes: 5 and 15 tokens
+    assert sorted(k[3] for k in kept) == [5, 15]
+    gpt.double()  # re-cast weights: new addresses, so a kept graph must not be reused
+    gpt.generate(c.double(), m, 5, seeds=[1, 2, 3], top_k=10, _replay_eagerly=True)
+    assert len(kept) == 2 and sorted(k[3] for k in kept) == [5, 15]
+    assert any(k[4] == torch.float64 for k in kept)
+
+
+def test_static_decoder_reads_only_a_bucket_of_the_cache(monkeypatch):
+    """Small key/value buckets (many graphs, each reading a prefix of the cache): the same tokens."""
+    import vividsound.models.gpt as g
+
+    monkeypatch.setattr(g, "KV_BUCKET", 3)
+    gpt = _gpt()
+    c, m = _cond()
+    kw = dict(seeds=[1, 2, 3], top_k=10, cfg_scale=1.5)
+    assert torch.equal(gpt.generate(c, m, 25, **kw), gpt.generate(c, m, 25, _replay_eagerly=True, **kw))
+    dec = next(iter(g._STATIC_DECODERS[gpt].values()))
+    assert [dec.kv_len(p) for p in (4, 5, 6, 28)] == [6, 6, 9, 29]  # 29 = the whole buffer (4 + 25)

@@ -14,6 +14,7 @@ batch. A static KV cache makes each new token cost one position of compute.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -74,9 +75,12 @@ class SelfAttention(nn.Module):
         if cache is not None and pos is not None:
             # Static-shape decoding: write at ``pos`` (a device tensor) and attend over the whole
             # buffer under ``mask``; no Python-side lengths, so the step can be captured in a graph.
+            # The mask's width says how many cached keys to read: the whole buffer, or (the CUDA-graph
+            # loop) a prefix of it that covers ``pos``.
             cache.k[layer].index_copy_(2, pos.view(1), k)
             cache.v[layer].index_copy_(2, pos.view(1), v)
-            k, v = cache.k[layer], cache.v[layer]
+            n = mask.shape[-1]
+            k, v = cache.k[layer][:, :, :n], cache.v[layer][:, :, :n]
         elif cache is not None:
             s = cache.length
             cache.k[layer, :, :, s : s + T] = k
@@ -211,22 +215,30 @@ class ConditionalGPT(nn.Module):
 
     @staticmethod
     def gumbel_noise(seeds: Sequence[int], n_tokens: int, vocab: int, device: torch.device) -> torch.Tensor:
-        """(B, n_tokens, V) Gumbel noise, row b drawn from its own ``seeds[b]`` (CPU generator)."""
+        """(B, n_tokens, V) Gumbel noise, row b drawn from its own ``seeds[b]``.
+
+        On a CUDA device each row is drawn there by its own CUDA generator (a few kernels, instead of
+        drawing B x n_tokens x V numbers on the CPU and copying them over); elsewhere by a CPU generator.
+        So a seed gives the same noise on every CPU and on every CUDA device, but not CPU vs CUDA."""
+        device = torch.device(device)
+        gen_device = device if device.type == "cuda" else torch.device("cpu")
         rows = []
         for s in seeds:
-            g = torch.Generator(device="cpu").manual_seed(int(s))
-            u = torch.rand(n_tokens, vocab, generator=g, dtype=torch.float32)
-            rows.append(-torch.log(-torch.log(u.clamp(1e-10, 1.0 - 1e-7))))
-        return torch.stack(rows).to(device)
+            g = torch.Generator(device=gen_device).manual_seed(int(s))
+            rows.append(torch.rand(n_tokens, vocab, generator=g, dtype=torch.float32, device=gen_device))
+        u = torch.stack(rows).clamp_(1e-10, 1.0 - 1e-7)
+        return (-torch.log(-torch.log(u))).to(device)
 
-    def _pick(self, logits: torch.Tensor, noise: torch.Tensor, top_k, top_p, temperature) -> torch.Tensor:
-        return (self.filter_logits(logits, top_k, top_p, temperature) + noise).argmax(-1)
+    @staticmethod
+    def _pick(logits: torch.Tensor, noise: torch.Tensor, top_k, top_p, temperature) -> torch.Tensor:
+        return (ConditionalGPT.filter_logits(logits, top_k, top_p, temperature) + noise).argmax(-1)
 
     @torch.no_grad()
     def generate_iter(self, cond: torch.Tensor, cond_mask: torch.Tensor, n_tokens: int, *,
                       seeds: Sequence[int], top_k: int | None = None, top_p: float | None = None,
                       temperature: float = 1.0, cfg_scale: float = 1.0,
-                      prompt_tokens: torch.Tensor | None = None, compile: bool = False) -> Iterator[torch.Tensor]:
+                      prompt_tokens: torch.Tensor | None = None, compile: bool = False,
+                      _replay_eagerly: bool = False) -> Iterator[torch.Tensor]:
         """Yield sampled tokens (B,) one position at a time, using a static KV cache.
 
         Args:
@@ -236,8 +248,14 @@ class ConditionalGPT(nn.Module):
             cfg_scale: classifier-free guidance, logits = uncond + cfg_scale * (cond - uncond);
                 1.0 disables it (no unconditional pass is run).
             prompt_tokens: (B, P) known leading tokens (audio continuation); they are not yielded.
-            compile: run the per-token step through ``torch.compile`` (CUDA graphs on a GPU); the first
-                call pays the compilation.
+            compile: on a CUDA device, capture the whole per-token step (model, guidance, filtering,
+                Gumbel-max pick, position update) in one CUDA graph and replay it for every token; the
+                graph and its buffers are kept for the next call with the same shapes and settings, so
+                only the first call pays the capture. Elsewhere, run the model step through
+                ``torch.compile``. In fp32 the tokens are the same as without it; with bf16 weights
+                rounding can differ (the graphs read the cache in 32-position buckets), so a row may
+                take another, equally likely path after a near-tie.
+            _replay_eagerly: (tests) the CUDA-graph code path on any device, each replay run eagerly.
         """
         c = self.config
         B = cond.shape[0]
@@ -256,7 +274,14 @@ class ConditionalGPT(nn.Module):
             pre, pmask = torch.cat([pre, npre]), torch.cat([pmask, nmask])
         R = pre.shape[0]
         total = c.cond_len + P + n_tokens
-        cache = KVCache(c, R, total, device, pre.dtype)
+        static = None
+        if compile and device.type == "cuda" or _replay_eagerly:
+            static = self._static_decoder(B, R, total, n_tokens, pre.dtype, device, guided, cfg_scale, top_k,
+                                          top_p, temperature, capture=not _replay_eagerly)
+            cache = static.cache
+            cache.length = 0  # a kept cache: the prefill writes from position 0 again
+        else:
+            cache = KVCache(c, R, total, device, pre.dtype)
         key_mask = torch.cat([pmask, torch.ones(R, total - c.cond_len, dtype=torch.bool, device=device)], 1)
         x = pre
         if P:
@@ -270,6 +295,9 @@ class ConditionalGPT(nn.Module):
             h = blk(h, mask, cache, i)
         cache.length = L
         logits = self.head(self.ln_f(h[:, -1]))  # (R, V)
+        if static is not None:
+            yield from static.run(logits, key_mask, noise, L)
+            return
         step = self._compiled_step() if compile else self._token_step
         pos = torch.full((), L, dtype=torch.long, device=device)
         for t in range(n_tokens):
@@ -292,6 +320,24 @@ class ConditionalGPT(nn.Module):
         for i, blk in enumerate(self.blocks):
             h = blk(h, mask, cache, i, pos)
         return self.head(self.ln_f(h[:, 0]))
+
+    def _static_decoder(self, B: int, R: int, total: int, n_tokens: int, dtype: torch.dtype, device: torch.device,
+                        guided: bool, cfg_scale: float, top_k, top_p, temperature: float,
+                        capture: bool) -> "_StaticDecoder":
+        """The kept :class:`_StaticDecoder` for these shapes and settings (at most 2 are kept)."""
+        # The graph reads the weights at their addresses: a moved or re-cast model gets a new one.
+        fused = bool(getattr(self, "fused_step", False))
+        key = (B, R, total, n_tokens, dtype, str(device), guided, float(cfg_scale), top_k, top_p, float(temperature),
+               capture, fused, tuple(p.data_ptr() for p in self.parameters()))
+        kept = _STATIC_DECODERS.setdefault(self, {})
+        if key in kept:
+            kept[key] = kept.pop(key)  # most recently used last
+        else:
+            while len(kept) >= 2:
+                kept.pop(next(iter(kept)))
+            kept[key] = _StaticDecoder(self, B, R, total, n_tokens, dtype, device, guided, cfg_scale, top_k, top_p,
+                                       temperature, capture, fused)
+        return kept[key]
 
     def _compiled_step(self):
         """``torch.compile`` of the decoding step (CUDA graphs on GPU via 'reduce-overhead')."""
@@ -331,3 +377,104 @@ class ConditionalGPT(nn.Module):
             tok = self._pick(logits, noise[:, t], top_k, top_p, temperature)
             toks = torch.cat([toks, tok[:, None]], dim=1)
         return toks
+
+
+KV_BUCKET = 32  # positions per key/value length bucket of the CUDA-graph loop
+_STATIC_DECODERS: "weakref.WeakKeyDictionary[ConditionalGPT, dict]" = weakref.WeakKeyDictionary()
+
+
+class _StaticDecoder:
+    """Static buffers and CUDA graphs for the per-token loop of :meth:`ConditionalGPT.generate_iter`.
+
+    One replay = one token for every row: the model step at ``pos``, classifier-free guidance, filtering,
+    the Gumbel-max pick with ``noise[:, t]``, then ``tok_in``, ``pos`` and ``t`` advance on the device.
+    Nothing in the loop synchronises with the host. Attention reads only the first ``kv_len`` cached
+    positions, ``kv_len`` = the position rounded up to a multiple of :data:`KV_BUCKET`: one graph per
+    bucket (all captured on first use, sharing one memory pool), and at large batches the key/value
+    reads, which dominate there, fall to about half of reading the whole buffer every step. The host
+    knows each step's position, so it picks the graph without looking at the device. With
+    ``capture=False`` (tests, any device) a replay runs the same body eagerly, so the buffer and bucket
+    logic is checked where no GPU is.
+    """
+
+    def __init__(self, gpt: ConditionalGPT, B: int, R: int, total: int, n_tokens: int, dtype: torch.dtype,
+                 device: torch.device, guided: bool, cfg_scale: float, top_k, top_p, temperature: float,
+                 capture: bool, fused: bool = False) -> None:
+        self._gpt = weakref.ref(gpt)  # kept per model in a WeakKeyDictionary: no reference back to it
+        self.B, self.guided, self.cfg_scale = B, guided, cfg_scale
+        self.top_k, self.top_p, self.temperature, self.capture = top_k, top_p, temperature, capture
+        self.cache = KVCache(gpt.config, R, total, device, dtype)
+        self.key_mask = torch.zeros(R, total, dtype=torch.bool, device=device)
+        self.noise = torch.zeros(B, n_tokens, gpt.config.vocab_size, device=device)
+        self.tok_in = torch.zeros(R, dtype=torch.long, device=device)
+        self.out = torch.zeros(B, dtype=torch.long, device=device)
+        self.pos = torch.zeros((), dtype=torch.long, device=device)
+        self.t = torch.zeros((), dtype=torch.long, device=device)
+        self.total = total
+        # fused (experimental, ``gpt.fused_step = True``): the step through torch.compile (inductor fuses
+        # layer norms, bias, GELU and residual adds into fewer kernels) before it is captured; one graph
+        # over the whole buffer, since every key/value length would be another compilation.
+        self.step = torch.compile(ConditionalGPT._token_step, dynamic=False) if fused else ConditionalGPT._token_step
+        self.fused = fused
+        self.graphs: dict[int, "torch.cuda.CUDAGraph"] = {}
+
+    def _pick(self, logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if self.guided:
+            lc, lu = logits[: self.B], logits[self.B :]
+            logits = lu + self.cfg_scale * (lc - lu)
+        noise = self.noise.index_select(1, t.view(1))[:, 0]
+        return ConditionalGPT._pick(logits, noise, self.top_k, self.top_p, self.temperature)
+
+    def kv_len(self, position: int) -> int:
+        """Cached positions a step at ``position`` reads: a multiple of KV_BUCKET covering it (or all)."""
+        return self.total if self.fused else min(self.total, -(-(position + 1) // KV_BUCKET) * KV_BUCKET)
+
+    def _body(self, kv_len: int) -> None:
+        logits = self.step(self._gpt(), self.tok_in, self.pos, self.key_mask[:, :kv_len], self.cache)
+        tok = self._pick(logits, self.t)
+        self.out.copy_(tok)
+        self.tok_in.copy_(torch.cat([tok, tok]) if self.guided else tok)
+        self.pos.add_(1)
+        self.t.add_(1)
+
+    def _set(self, tok: torch.Tensor, start: int) -> None:
+        self.tok_in.copy_(torch.cat([tok, tok]) if self.guided else tok)
+        self.pos.fill_(start)
+        self.t.fill_(1)
+
+    def run(self, logits: torch.Tensor, key_mask: torch.Tensor, noise: torch.Tensor, start: int) -> Iterator[torch.Tensor]:
+        """Yield the tokens (B,) after the prefill: the first from its ``logits``, the rest by replays.
+
+        The caller wrote the prefill into ``self.cache``; ``start`` is the position of the next token."""
+        self.key_mask.copy_(key_mask)
+        self.noise.copy_(noise)
+        tok = self._pick(logits, torch.zeros((), dtype=torch.long, device=logits.device))
+        yield tok
+        n = self.noise.shape[1]
+        if n == 1:
+            return
+        self._set(tok, start)
+        lens = [self.kv_len(start + i - 1) for i in range(1, n)]  # replay i writes position start + i - 1
+        if self.capture and not self.graphs:
+            # Warm up each shape on a side stream (library workspaces, lazy inits) and put the state back
+            # after each, then capture. A warm-up writes the cache at ``start`` only, which the first
+            # replay writes again.
+            dev = logits.device
+            pool = torch.cuda.graph_pool_handle()
+            for kv in sorted(set(lens)):
+                side = torch.cuda.Stream(device=dev)
+                side.wait_stream(torch.cuda.current_stream(dev))
+                with torch.cuda.stream(side):
+                    self._body(kv)
+                torch.cuda.current_stream(dev).wait_stream(side)
+                self._set(tok, start)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, pool=pool):
+                    self._body(kv)
+                self.graphs[kv] = graph
+        for kv in lens:
+            if self.capture:
+                self.graphs[kv].replay()
+            else:
+                self._body(kv)
+            yield self.out.clone()
