@@ -193,3 +193,28 @@ def test_stats_cli_prints_the_corpus_tables(corpus, capsys):
     out = capsys.readouterr().out
     summary = json.loads((corpus / "corpus.json").read_text())
     assert f"| train | {summary['counts']['train']} |" in out and "| fixture |" in out
+
+
+def test_renders_without_their_tools_are_skipped_with_a_reason(monkeypatch, tmp_path):
+    """No tinysoundfont / TTS engine: those renders are skipped up front, each with a reason that names the
+    missing tool (not extracted and then counted as unreadable), and the builder warns about them."""
+    import importlib.util
+
+    from vividsound.data import render
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tinysoundfont" else real(name, *a))
+    monkeypatch.setattr(render, "speech_available", lambda: {"espeak-ng": True, "flite": False})
+    src = render.RenderSource(counts=(("note", 3), ("drums", 2), ("speech", 6)))
+    clips, skipped = src.clips(tmp_path)
+    assert {c.attrs["spec"]["kind"] for c in clips} == {"speech"}
+    reasons = [r for _, r in skipped]
+    assert sum("tinysoundfont is not installed" in r for r in reasons) == 5
+    assert all(c.attrs["spec"]["engine"] == "espeak-ng" for c in clips)
+    assert len(clips) + sum("flite" in r for r in reasons) == 6
+
+    lines = []
+    monkeypatch.setattr(render.RenderSource, "fetch", lambda self, cache: None)
+    src = render.RenderSource(counts=(("note", 3), ("drums", 2)))  # no speech: nothing to render, a quick build
+    build_corpus(BuildConfig(out=str(tmp_path / "corpus"), progress=False), [src], log=lines.append)
+    assert any("WARNING rendered: 5 clips skipped: tinysoundfont is not installed" in ln for ln in lines)

@@ -16,6 +16,7 @@ import multiprocessing as mp
 import shutil
 import time
 import zlib
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -173,6 +174,9 @@ def build_corpus(cfg: BuildConfig, sources: Sequence[Source], log: Callable[[str
             shutil.copyfile(lic, out / "licenses" / f"{src.name}{'' if i == 0 else f'-{i}'}.copyright")
         report["unlabelled"] += [{"source": src.name, "path": k, "reason": r} for k, r in skipped]
         log(f"[fetch] {src.name}: {len(clips)} labelled clips, {len(skipped)} without a label")
+        missing = Counter(r for _, r in skipped if "not installed" in r)
+        for reason, n in sorted(missing.items()):  # a tool is missing: the corpus is smaller than it should be
+            log(f"[fetch] WARNING {src.name}: {n} clips skipped: {reason}")
     results = _imap(_Extract(str(out), str(cache)), raw, cfg.workers, "extract", cfg.progress)
     pieces: list[dict[str, Any]] = []
     src_of = {s.name: s for s in used}

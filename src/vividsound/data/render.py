@@ -9,6 +9,8 @@ comes from ``espeak-ng`` and ``flite`` (their voices' licences: GPL-3 and a BSD-
 
 from __future__ import annotations
 
+import importlib.util
+
 import json
 import os
 import subprocess
@@ -299,9 +301,14 @@ class RenderSource(Source):
     def clips(self, cache: Path) -> tuple[list[RawClip], list[tuple[str, str]]]:
         out, skipped = [], []
         engines = speech_available()
+        gm = importlib.util.find_spec("tinysoundfont") is not None
         for spec in render_specs(self.seed, dict(self.counts)):
             if spec["kind"] == "speech" and not engines.get(spec["engine"], False):
                 skipped.append((spec["id"], f"{spec['engine']} is not installed"))
+                continue
+            if spec["kind"] != "speech" and not gm:  # without it every GM render would fail to extract
+                skipped.append((spec["id"], "tinysoundfont is not installed "
+                                            "(pip install --no-deps tinysoundfont==0.3.7)"))
                 continue
             ev, fam, clauses, nouns, tags, single = describe(spec)
             attrs = {"spec": spec, "clauses": clauses, "nouns": nouns, "tags": tags, "single_clauses": single}
