@@ -43,6 +43,13 @@ MAX_SAMPLES_PER_CALL = 64
 DECODE_ROWS = 32  # rows per VQGAN-decoder + vocoder call (sampling batches can be much larger on a GPU)
 
 
+def _check_edge_context(value: Any, where: str = "") -> int:
+    """``edge_context`` (silence columns around the codes when decoding): an integer from 0 to 16."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 16:
+        raise CheckpointError(f"{where}edge_context={value!r}; allowed: an integer from 0 to 16")
+    return value
+
+
 @dataclass(frozen=True)
 class SamplingDefaults:
     """Sampler settings a model ships with (the paper: top-k 512 of 1024, no guidance)."""
@@ -123,9 +130,7 @@ class TextToSound:
                  defaults: SamplingDefaults | None = None, name: str = "custom", compile: bool = False,
                  edge_context: int = 0) -> None:
         self.text_encoder, self.gpt, self.vqgan, self.vocoder = text_encoder, gpt, vqgan, vocoder
-        if not isinstance(edge_context, int) or isinstance(edge_context, bool) or not 0 <= edge_context <= 16:
-            raise CheckpointError(f"edge_context={edge_context!r}; allowed: an integer from 0 to 16")
-        self.edge_context = edge_context  # silence columns around the codes when decoding (the GPT's training)
+        self.edge_context = _check_edge_context(edge_context)  # silence columns around the codes when decoding (the GPT's training)
         self.compile = compile  # torch.compile the GPT's per-token step (CUDA graphs on a GPU)
         self.defaults = defaults or SamplingDefaults()
         self.name = name
@@ -213,9 +218,7 @@ class TextToSound:
             defaults = SamplingDefaults(**meta.get("defaults", {}))
         except TypeError as e:
             raise CheckpointError(f"{meta_path}: bad defaults ({e})") from None
-        edge = meta.get("edge_context", 0)
-        if not isinstance(edge, int) or isinstance(edge, bool) or not 0 <= edge <= 16:
-            raise CheckpointError(f"{meta_path}: edge_context={edge!r}; allowed: an integer from 0 to 16")
+        edge = _check_edge_context(meta.get("edge_context", 0), f"{meta_path}: ")
         pipe = cls(text, gpt, vqgan, voc, defaults=defaults, name=str(meta.get("name", root.name)), compile=compile,
                    edge_context=edge)
         return quantize_pipeline(pipe.to(device), quantize)
@@ -303,17 +306,21 @@ class TextToSound:
         return self.vqgan.sequence_to_codes(torch.stack(toks, dim=1))
 
     @torch.no_grad()
-    def decode(self, codes: torch.Tensor, num_samples: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode(self, codes: torch.Tensor, num_samples: int | None = None,
+               vocode: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Code grid (B, rows, cols) -> (log-mel (B, n_mels, T), waveform (B, num_samples)).
 
         Decodes at most :data:`DECODE_ROWS` rows at a time: the decoder and vocoder need far more memory per
-        row than the GPT, so a large sampling batch on a GPU must not become one huge decoder batch."""
+        row than the GPT, so a large sampling batch on a GPU must not become one huge decoder batch.
+        ``vocode=False`` skips the vocoder: the waveform is then an empty (B, 0) tensor."""
         mels, wavs = [], []
         for part in codes.split(DECODE_ROWS):
             m = self.vqgan.decode_codes(part.to(self.device), self.edge_context)
             mels.append(m)
-            wavs.append(self.vocoder(m).float())
+            wavs.append(self.vocoder(m).float() if vocode else torch.zeros(m.shape[0], 0))
         mel, wav = torch.cat(mels), torch.cat(wavs)
+        if not vocode:
+            return mel, wav
         if num_samples is not None:
             if wav.shape[1] < num_samples:
                 wav = torch.nn.functional.pad(wav, (0, num_samples - wav.shape[1]))
@@ -386,13 +393,7 @@ class TextToSound:
         try:
             for i in range(0, len(rows), batch_size):
                 c = self.sample_codes(rows[i : i + batch_size], seeds[i : i + batch_size], columns, s, tick)
-                if vocode:
-                    mel, wav = self.decode(c, n_samples)
-                else:
-                    with torch.no_grad():
-                        mel = torch.cat([self.vqgan.decode_codes(part.to(self.device), self.edge_context)
-                                         for part in c.split(DECODE_ROWS)])
-                    wav = torch.zeros(c.shape[0], 0)
+                mel, wav = self.decode(c, n_samples, vocode=vocode)
                 codes.append(c.cpu())
                 mels.append(mel.cpu())
                 wavs.append(wav.cpu())

@@ -10,7 +10,6 @@ comes from ``espeak-ng`` and ``flite`` (their voices' licences: GPL-3 and a BSD-
 from __future__ import annotations
 
 import importlib.util
-
 import json
 import os
 import subprocess

@@ -7,8 +7,9 @@ and cached too. A batch is a crop of whole time columns, read column-major, star
 (``crop_start=random``) or at its start (``head``); a fraction ``cond_dropout`` of rows get an all-False mask
 (the null condition) so classifier-free guidance works. ``init_from`` starts from a trained GPT (fine-tuning).
 ``edge_context`` codes every clip between columns of silence (and the export decodes between them), so
-no edge-only codes enter training. ``lead_silence`` (head crops only) shifts a fraction of rows right by 1-4 s of silence and prefixes their
-caption with "silence, then ", so "silence, then X" prompts have training data (no corpus caption says it).
+no edge-only codes enter training. ``lead_silence`` (head crops only) shifts a fraction of rows right by
+``lead_silence_seconds`` of silence and prefixes their caption with "silence, then ", so "silence, then X"
+prompts have training data (no corpus caption says it).
 The export is a complete pipeline folder: ``vividsound generate --model RUN/export``.
 """
 
@@ -187,13 +188,7 @@ class GPTStage(Stage):
         if path.is_file():
             grid = torch.from_numpy(np.load(path))
         else:
-            t = self.vq.frames_per_column
-            with torch.no_grad():
-                m = torch.from_numpy(self.cache.get_float(item.id))[None].to(self.device)
-                min_frames = self.cfg.crop_columns * t
-                if m.shape[-1] < min_frames:
-                    m = F.pad(m, (0, min_frames - m.shape[-1]), value=self.vq.config.mel.silence_db)
-                grid = self.vq.encode_in_silence(self.vq.pad_mel(m), self.cfg.edge_context)[0].to(torch.int16).cpu()
+            grid = self.lead_grid(item, 0).to(torch.int16)
             _atomic_npy(path, grid.numpy())
         if self.cfg.data.preload:
             self.codes[item.id] = grid
@@ -214,8 +209,9 @@ class GPTStage(Stage):
             else 0
 
     def lead_grid(self, item, lead: int) -> torch.Tensor:
-        """The item's code grid with ``lead`` columns of silence before it: the mel is shifted and re-encoded
-        (not the codes, so the first sound's onset is coded as the VQGAN codes any onset after silence)."""
+        """The item's code grid with ``lead`` columns of silence before it (0: the plain grid), at least
+        ``crop_columns`` wide (padded with silence). The mel is shifted and encoded, not the codes, so the
+        first sound's onset is coded as the VQGAN codes any onset after silence."""
         t, C = self.vq.frames_per_column, self.cfg.crop_columns
         with torch.no_grad():
             m = torch.from_numpy(self.cache.get_float(item.id))[None].to(self.device)
