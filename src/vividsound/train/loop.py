@@ -71,20 +71,28 @@ class TrainConfig:
     progress: bool = True  # tqdm progress bar with ETA
     tensorboard: bool = True  # write TensorBoard events under RUN_DIR/tb
     stop_after: int = 0  # stop this invocation after this many steps (0 = run to the end; resume later)
+    max_minutes: float = 0.0  # end the run after this many minutes of training (0 = no limit); see lr_factor
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError("train.steps, train.batch_size and train.grad_accum must be >= 1")
+        if self.max_minutes < 0:
+            raise ValueError("train.max_minutes must be >= 0 (0 = no time limit)")
         if self.lr <= 0 or not 0 <= self.min_lr_ratio <= 1 or self.warmup_steps < 0:
             raise ValueError("need train.lr > 0, 0 <= train.min_lr_ratio <= 1, train.warmup_steps >= 0")
 
 
-def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Multiplier of the peak lr at optimiser step ``step``: linear warm-up, then cosine decay."""
+def lr_factor(step: int, cfg: TrainConfig, time_frac: float = 0.0) -> float:
+    """Multiplier of the peak lr at optimiser step ``step``: linear warm-up, then cosine decay.
+
+    With ``train.max_minutes`` the decay follows whichever is further along, the steps or the training
+    time (``time_frac`` = minutes trained / max_minutes), so a run cut by its time budget still ends at
+    the low learning rate of a finished schedule.
+    """
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     span = max(1, cfg.steps - cfg.warmup_steps)
-    t = min(1.0, (step - cfg.warmup_steps) / span)
+    t = min(1.0, max((step - cfg.warmup_steps) / span, time_frac))
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
 
 
@@ -191,6 +199,8 @@ class Stage:
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         self.writer = None
         self.order = None  # the BatchOrder of the training split (its position is saved for resume)
+        self.train_seconds = 0.0  # seconds spent in the training loop so far (all invocations; max_minutes)
+        self.time_frac = 0.0  # train_seconds / (60 * max_minutes), read by the lr schedule
         self.amp_dtype = self._amp_dtype()
 
     # ----- to implement ----------------------------------------------------------------------
@@ -251,7 +261,7 @@ class Stage:
                                 betas=betas or tc.betas,
                                 weight_decay=tc.weight_decay if weight_decay is None else weight_decay)
         self.optimizers[key] = opt
-        self.schedulers[key] = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, tc))
+        self.schedulers[key] = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, tc, self.time_frac))
         self.scalers[key] = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         return opt
 
@@ -321,6 +331,7 @@ class Stage:
             "rng": rng,
             "order": self.order.state_dict() if getattr(self, "order", None) is not None else None,
             "best": best,
+            "train_seconds": self.train_seconds,
             "extra": self.extra_state(),
         }
 
@@ -357,6 +368,7 @@ class Stage:
             load_state(folder / name, m)
         state = torch.load(folder / STATE_NAME, map_location="cpu", weights_only=True)
         self.step = int(state["step"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
         for k, s in self.schedulers.items():
@@ -394,6 +406,15 @@ class _StopOnInterrupt:
         if self._old is not None:
             signal.signal(signal.SIGINT, self._old)
             self._old = None
+
+
+def _agreed_seconds(seconds: float, d: Dist) -> float:
+    """Rank 0's training time on every rank (under torchrun all ranks must stop and decay alike)."""
+    if d.world == 1:
+        return seconds
+    t = torch.tensor([seconds], dtype=torch.float64, device=d.device)
+    dist.broadcast(t, 0)
+    return float(t.item())
 
 
 def _better(new: float, old: float | None, mode: str) -> bool:
@@ -458,11 +479,20 @@ def run_stage(stage_cls: type[Stage], cfg: Any, run_dir: str | Path, *, resume: 
 
         bar = tqdm(total=tc.steps, initial=stage.step, desc=f"train {stage.name}", unit="step", dynamic_ncols=True)
     started, t0 = stage.step, time.time()
+    seconds0 = stage.train_seconds
+    out_of_time = False
     stop = _StopOnInterrupt(enabled=d.world == 1)
     try:
         while stage.step < tc.steps:
             if (tc.stop_after and stage.step - started >= tc.stop_after) or stop.requested:
                 break
+            stage.train_seconds = seconds0 + time.time() - t0
+            if tc.max_minutes:
+                stage.train_seconds = _agreed_seconds(stage.train_seconds, d)
+                stage.time_frac = stage.train_seconds / (60.0 * tc.max_minutes)
+                if stage.time_frac >= 1.0:
+                    out_of_time = True
+                    break
             logs = stage.train_step()
             stage.step += 1
             if bar is not None:
@@ -483,9 +513,13 @@ def run_stage(stage_cls: type[Stage], cfg: Any, run_dir: str | Path, *, resume: 
         stop.restore()
         if bar is not None:
             bar.close()
+    stage.train_seconds = seconds0 + time.time() - t0
     if stop.requested and d.main:
         print(f"vividsound: interrupted; checkpoint of step {stage.step} saved, continue with --resume", file=sys.stderr)
-    finished = stage.step >= tc.steps
+    if out_of_time and d.main:
+        print(f"vividsound: train.max_minutes={tc.max_minutes:g} reached at step {stage.step} of {tc.steps}; "
+              "validating and exporting", file=sys.stderr)
+    finished = stage.step >= tc.steps or out_of_time
     if finished:
         do_validate()
     if d.main:
