@@ -34,10 +34,10 @@ WORDS = "embeddings.word_embeddings.weight"
 
 def _captions(pack: Path) -> list[str]:
     from vividsound.train.codepack import CodePack
-    from vividsound.train.gpt import LEAD_PREFIX
+    from vividsound.train.gpt import lead_caption
 
     caps = sorted({c for it in CodePack.read(pack).items for c in it.captions})
-    return caps + [LEAD_PREFIX + c[:1].lower() + c[1:] for c in caps]
+    return caps + [lead_caption(c) for c in caps]
 
 
 def _key(state: dict[str, torch.Tensor]) -> str:

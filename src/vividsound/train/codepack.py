@@ -66,13 +66,17 @@ class CodePack:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
             raise DataError(f"codes pack {p} is unreadable or corrupt: {str(e).splitlines()[0] if str(e) else e!r}") \
                 from None
-        rows = [m for m in meta.get("items", [])]
+        rows = meta.get("items", [])
         if codes.ndim != 2 or codes.shape[0] != meta.get("rows") or offsets.shape != (2 * len(rows) + 1,) \
                 or int(offsets[-1]) != codes.shape[1] or np.any(np.diff(offsets) < 0):
             raise DataError(f"codes pack {p} is inconsistent (codes {codes.shape}, {len(rows)} items, "
                             f"{offsets.shape[0]} offsets)")
         items = [ManifestItem(id=m["id"], audio="", captions=list(m["captions"]), split=m["split"]) for m in rows]
         return cls(meta, codes, offsets, items, str(p))
+
+    def lead(self, item_id: str) -> int:
+        """Columns of the item's leading-silence variant (0: it has none)."""
+        return self.leads[self.index[item_id]]
 
     def split(self, name: str, limit: int | None = None) -> list[ManifestItem]:
         out = [it for it in self.items if it.split == name]

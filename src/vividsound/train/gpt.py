@@ -93,6 +93,11 @@ class GPTStageConfig:
 LEAD_PREFIX = "silence, then "
 
 
+def lead_caption(caption: str) -> str:
+    """The caption of a row given leading silence: "silence, then " + the caption, first letter lowered."""
+    return LEAD_PREFIX + caption[:1].lower() + caption[1:]
+
+
 def build_text_encoder(tc: TextConfig) -> TextEncoder:
     """The text encoder named by ``tc`` (weights from its package, folder or component)."""
     if tc.encoder == "clap":
@@ -268,7 +273,7 @@ class GPTStage(Stage):
         if rng is None or not self.cfg.lead_silence or rng.random() >= self.cfg.lead_silence:
             return 0
         if self.pack is not None:
-            return self.pack.leads[self.pack.index[item.id]]
+            return self.pack.lead(item.id)
         return self._draw_lead(item, rng)
 
     def lead_grid(self, item, lead: int) -> torch.Tensor:
@@ -279,7 +284,7 @@ class GPTStage(Stage):
         if self.pack is not None:
             if lead == 0:
                 return self.code_grid(item).long()
-            if lead != self.pack.leads[self.pack.index[item.id]]:
+            if lead != self.pack.lead(item.id):
                 raise DataError(f"codes pack {self.pack.path} has no {lead}-column lead variant of {item.id!r}")
             return self.pack.grid(item.id, lead=True).long()
         with torch.no_grad():
@@ -310,20 +315,24 @@ class GPTStage(Stage):
         _atomic_npy(path, grid.numpy())
         return lead, grid
 
-    def fill_pack_cache(self, rank: int = 0, world: int = 1, progress: bool = True) -> int:
-        """Code every grid a pack needs (items ``i % world == rank``) into the on-disk code cache, so that
-        several processes can share the work before one writes the pack; returns the items done."""
+    def _pack_jobs(self, desc: str, progress: bool, rank: int = 0, world: int = 1) -> list:
+        """(index in its split, item, is a training item) for every clip a pack holds (this process's share)."""
         if self.pack is not None:
             raise ConfigError("this run reads a codes pack; writing one needs data.manifest and the audio")
         jobs = [(i, it, True) for i, it in enumerate(self.train_items)] + [(i, it, False)
                                                                          for i, it in enumerate(self.val_items)]
         jobs = [j for n, j in enumerate(jobs) if n % world == rank]
-        it_ = jobs
         if progress:
             from tqdm.auto import tqdm
 
-            it_ = tqdm(jobs, desc="coding clips", unit="clip", dynamic_ncols=True)
-        for i, item, train in it_:
+            return tqdm(jobs, desc=desc, unit="clip", dynamic_ncols=True)
+        return jobs
+
+    def fill_pack_cache(self, rank: int = 0, world: int = 1, progress: bool = True) -> int:
+        """Code every grid a pack needs (items ``i % world == rank``) into the on-disk code cache, so that
+        several processes can share the work before one writes the pack; returns the items done."""
+        jobs = self._pack_jobs("coding clips", progress, rank, world)
+        for i, item, train in jobs:
             self.code_grid(item)
             if train and self.cfg.lead_silence:
                 self._lead_variant(i, item)
@@ -331,18 +340,9 @@ class GPTStage(Stage):
 
     def write_pack(self, path: str | Path, progress: bool = True) -> Path:
         """Write the codes pack of this config's train split and validation items (see codepack)."""
-        if self.pack is not None:
-            raise ConfigError("this run reads a codes pack; writing one needs data.manifest and the audio")
         cfg = self.cfg
-        jobs = [(i, it, True) for i, it in enumerate(self.train_items)] + [(i, it, False)
-                                                                         for i, it in enumerate(self.val_items)]
-        it_ = jobs
-        if progress:
-            from tqdm.auto import tqdm
-
-            it_ = tqdm(jobs, desc="packing clips", unit="clip", dynamic_ncols=True)
         items, frames, grids, leads = [], [], [], []
-        for i, item, train in it_:
+        for i, item, train in self._pack_jobs("packing clips", progress):
             items.append(item)
             grids.append(self.code_grid(item).to(torch.int16))  # computed now unless cached
             frames.append(self._frames(item))
@@ -365,7 +365,7 @@ class GPTStage(Stage):
             lead = self._lead_columns(it, rng)
             if lead:
                 grid = self.lead_grid(it, lead)
-                cap = LEAD_PREFIX + cap[:1].lower() + cap[1:]
+                cap = lead_caption(cap)
             toks.append(self.vq.codes_to_sequence(grid[None, :, start : start + C])[0])
             drop = rng is not None and rng.random() < self.cfg.cond_dropout
             if self.cfg.text.mode != "none" and not drop:
@@ -485,8 +485,7 @@ class ResidentBatches:
         if lead:
             lc = codes.clone()
             for i, it in enumerate(items):
-                n = stage.pack.leads[stage.pack.index[it.id]]
-                if n:
+                if stage.pack.lead(it.id):
                     g = stage.pack.grid(it.id, lead=True)
                     lc[i, :, : g.shape[1]] = g
             self.lead_codes = lc.to(dev)
@@ -499,7 +498,7 @@ class ResidentBatches:
         texts = list(uniq)
         self.n_plain = len(texts)
         if lead:
-            texts += [LEAD_PREFIX + c[:1].lower() + c[1:] for c in texts]
+            texts += [lead_caption(c) for c in texts]
         L, D = stage.text.out_len, stage.text.dim
         self.none = cfg.text.mode == "none"
         n = 0 if self.none else len(texts)
