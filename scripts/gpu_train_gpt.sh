@@ -39,7 +39,7 @@ for spec in "${specs[@]}"; do
     # the limit leaves room for setup (encoding every caption), the last validation and the export
     timeout "$limit" "$PY" -m vividsound train gpt --config configs/default/gpt_gpu.yaml \
         --out "$work/$name" --set pack="$BUNDLE/codes.npz" --set vqgan=$M/vqgan --set text.path=$M/text_encoder \
-        --set init_from=$M/gpt --set train.max_minutes="$MINUTES" --set train.progress=false "${sets[@]}" \
+        --set init_from=$M/gpt --set train.max_minutes="$MINUTES" --set train.progress=false --set export.vocoder=griffinlim "${sets[@]}" \
         > "$OUT_DIR/$name/train.log" 2>&1 &
     pids+=($!)
 done

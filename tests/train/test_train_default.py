@@ -4,9 +4,11 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from train_helpers import TINY_CNN, TINY_CNN_CLAP, TINY_GPT, TINY_VQ
+from vividsound.errors import ConfigError
 from vividsound.train import load_stage_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -23,6 +25,22 @@ def test_default_gpt_full_is_the_gpt_on_whole_clips():
     f = load_stage_config("gpt", CONFIGS / "default" / "gpt_full.yaml")
     assert (f.crop_columns, f.crop_start) == (f.model.max_columns, "head") and g.crop_start == "random"
     assert f.model == g.model and f.text == g.text and f.export == g.export
+
+
+def test_default_gpu_phase_configs_are_the_shipped_phase_3_runs():
+    """gpt_gpu = gpt_full's model and text on whole clips from a pack (the shipped lr10 run); gpt_gpu_tail =
+    the same but lr 5e-4, warm-up 100, seed 5, 3 min (the shipped c10 continuation)."""
+    import dataclasses
+
+    f = load_stage_config("gpt", CONFIGS / "default" / "gpt_full.yaml")
+    g = load_stage_config("gpt", CONFIGS / "default" / "gpt_gpu.yaml")
+    t = load_stage_config("gpt", CONFIGS / "default" / "gpt_gpu_tail.yaml")
+    assert g.model == f.model and g.text == f.text and g.export == f.export and g.crop_start == "head"
+    assert (g.train.lr, g.train.max_minutes, g.train.batch_size, g.resident, g.lead_silence) == (0.001, 6.0, 128, True, 0.2)
+    assert (t.train.lr, t.train.warmup_steps, t.train.seed, t.train.max_minutes) == (0.0005, 100, 5, 3.0)
+    same = dataclasses.replace(t, train=dataclasses.replace(t.train, lr=g.train.lr, warmup_steps=g.train.warmup_steps,
+                                                            seed=g.train.seed, max_minutes=g.train.max_minutes))
+    assert same == g
 
 
 def test_paper_sizes():
@@ -53,11 +71,8 @@ def test_default_model_is_small_enough_to_ship():
     assert g.model.max_columns * vq.downsample[1] >= 861  # 10 s at 22,050 Hz
 
 
-def test_train_default_runs_every_stage_and_resumes(corpus, tiny_bert_dir, tmp_path, capsys):
-    from vividsound.pipeline import TextToSound
-    from vividsound.train.default_cli import train_default
-
-    cdir = tmp_path / "configs"
+def _tiny_configs(cdir, tiny_bert_dir, gpu=True):
+    """Tiny versions of every default stage (and, with ``gpu``, of the GPU phase's two configs)."""
     cdir.mkdir()
     quiet = {"train": {"steps": 2, "batch_size": 4, "progress": False, "tensorboard": False, "threads": 1,
                        "val_every": 0, "ckpt_every": 0, "warmup_steps": 1}, "data": {"crop_frames": 32}}
@@ -73,14 +88,27 @@ def test_train_default_runs_every_stage_and_resumes(corpus, tiny_bert_dir, tmp_p
             node[last] = yaml.safe_load(v)
         (cdir / f"{stage}.yaml").write_text(yaml.safe_dump(d))
 
+    gpt = [s for s in TINY_GPT if not s.startswith("text.")] + ["text.encoder=clap", "text.mode=sequence",
+                                                                "text.max_tokens=8"]
     write("tagger", TINY_CNN)
     write("vqgan", TINY_VQ + ["loss.disc_start=1"])
     write("clap", TINY_CNN_CLAP + ["model.text.backbone=hf", f"model.text.path={tiny_bert_dir}", "model.text.dim=32",
                                    "model.embed_dim=16"])
-    write("gpt", [s for s in TINY_GPT if not s.startswith("text.")] + ["text.encoder=clap", "text.mode=sequence",
-                                                                        "text.max_tokens=8"])
-    write("gpt_full", [s for s in TINY_GPT if not s.startswith("text.")] + ["text.encoder=clap", "text.mode=sequence",
-                                                                             "text.max_tokens=8", "crop_start=head"])
+    write("gpt", gpt)
+    write("gpt_full", gpt + ["crop_start=head"])
+    if gpu:
+        long = gpt + ["crop_start=head", "crop_columns=32", "resident=true", "lead_silence=0.5",
+                      "lead_silence_seconds=[0.1,0.3]", "train.val_every=2", "train.max_minutes=5.0", "export.fp16=true"]
+        write("gpt_gpu", long + ["train.steps=4", "train.lr=0.001"])  # validated at steps 2 and 4
+        write("gpt_gpu_tail", long + ["train.steps=3", "train.lr=0.0005", "train.seed=5"])
+
+
+def test_train_default_runs_every_stage_and_resumes(corpus, tiny_bert_dir, tmp_path, capsys):
+    from vividsound.pipeline import TextToSound
+    from vividsound.train.default_cli import train_default
+
+    cdir = tmp_path / "configs"
+    _tiny_configs(cdir, tiny_bert_dir, gpu=False)
     out = tmp_path / "out"
     pipe = train_default(corpus.parent, out, device="cpu", configs=cdir, stop_after="vqgan")
     assert pipe == out / "vqgan" and not (out / "clap").exists()
@@ -109,3 +137,72 @@ def test_default_configs_ship_inside_the_package():
     assert d == Path(vividsound.__file__).resolve().parent / "configs" / "default"
     assert all((d / f"{s}.yaml").is_file() for s in ORDER)
     assert (CONFIGS / "default").resolve() == d.resolve()  # the checkout's configs/ is the same folder
+
+
+def test_train_default_gpu_phase_writes_a_pack_and_continues_from_the_best_gpt(corpus, tiny_bert_dir, tmp_path,
+                                                                                 monkeypatch):
+    """--gpu-phase on: pack of every clip, gpt_gpu from gpt_full's GPT, gpt_gpu_tail from gpt_gpu's best GPT,
+    and the pipeline holds gpt_gpu_tail's best GPT (here on the CPU, with a few steps)."""
+    from safetensors.torch import load_file
+
+    from vividsound.pipeline import TextToSound
+    from vividsound.train import default_cli
+    from vividsound.train.codepack import CodePack
+    from vividsound.train.default_cli import best_gpt, train_default
+
+    cdir = tmp_path / "configs"
+    _tiny_configs(cdir, tiny_bert_dir)
+    out = tmp_path / "out"
+    # auto on a CPU: the GPU phase is left out
+    train_default(corpus.parent, out, device="cpu", configs=cdir, stop_after="gpt_full")
+    with pytest.raises(ConfigError, match="not part of this run"):
+        train_default(corpus.parent, out, device="cpu", configs=cdir, stop_after="gpt_gpu")
+    # make gpt_gpu's best validation fall before its last step, so "best" is a real choice
+    losses = iter([0.5, 0.9, 0.7, 0.6, 0.8])  # gpt_gpu: steps 2, 4; gpt_gpu_tail: steps 2, 3 (+ spare)
+    from vividsound.train.gpt import GPTStage
+
+    real = GPTStage.validate
+
+    def fake_validate(self):
+        m = real(self)
+        m["val/loss"] = next(losses)
+        return m
+
+    monkeypatch.setattr(GPTStage, "validate", fake_validate)
+    pipe = train_default(corpus.parent, out, device="cpu", configs=cdir, gpu_phase="on")
+    rec = json.loads((out / "stages.json").read_text())
+    assert rec["pack"]["done"] and rec["pack"]["bytes"] == (out / "pack" / "codes.npz").stat().st_size
+    assert all(rec[s]["done"] for s in ("gpt_gpu", "gpt_gpu_tail"))
+    pack = CodePack.read(out / "pack" / "codes.npz")
+    assert len(pack.items) > 0 and any(pack.leads)
+    g = yaml.safe_load((out / "gpt_gpu" / "config.yaml").read_text())
+    t = yaml.safe_load((out / "gpt_gpu_tail" / "config.yaml").read_text())
+    assert g["init_from"] == str((out / "gpt_full" / "export" / "gpt").resolve())
+    assert g["pack"] == t["pack"] == str((out / "pack" / "codes.npz").resolve()) and g["resident"]
+    assert best_gpt(out / "gpt_gpu") == out / "gpt_gpu" / "best" / "gpt"  # step 2 (0.5) beat step 4 (0.9)
+    assert t["init_from"] == str((out / "gpt_gpu" / "best" / "gpt").resolve())
+    assert (t["train"]["lr"], t["train"]["seed"]) == (0.0005, 5)
+    # gpt_gpu_tail: step 2 scored 0.7, step 3 0.6 -> its export (last step) is the best and is the pipeline's
+    assert best_gpt(out / "gpt_gpu_tail") == out / "gpt_gpu_tail" / "export" / "gpt"
+    assert (pipe / "gpt" / "model.safetensors").read_bytes() == (
+        out / "gpt_gpu_tail" / "export" / "gpt" / "model.safetensors").read_bytes()
+    assert rec["pipeline_gpt"] == str(out / "gpt_gpu_tail" / "export" / "gpt")
+    assert TextToSound.from_pretrained(pipe)("a low tone hums", duration=0.1).waveform.shape[1] == round(0.1 * 22050)
+    # a pipeline whose last phase's best step came before its end gets that step's GPT, in fp16
+    default_cli._replace_gpt(pipe / "gpt", out / "gpt_gpu" / "best" / "gpt")
+    w = load_file(str(pipe / "gpt" / "model.safetensors"))
+    ref = load_file(str(out / "gpt_gpu" / "best" / "gpt" / "model.safetensors"))
+    assert all(v.dtype == torch.float16 for v in w.values() if v.is_floating_point())
+    assert all(torch.equal(w[k], ref[k].half()) for k in ref)
+
+
+def test_train_default_gpu_phase_needs_gpt_full(corpus, tiny_bert_dir, tmp_path):
+    from vividsound.train.default_cli import train_default
+
+    cdir = tmp_path / "configs"
+    _tiny_configs(cdir, tiny_bert_dir)
+    (cdir / "gpt_full.yaml").unlink()
+    with pytest.raises(ConfigError, match="gpt_full"):
+        train_default(corpus.parent, tmp_path / "out", device="cpu", configs=cdir, gpu_phase="on")
+    with pytest.raises(ConfigError, match="gpu_phase"):
+        train_default(corpus.parent, tmp_path / "out", device="cpu", configs=cdir, gpu_phase="yes")

@@ -2,9 +2,12 @@
 
 tagger -> vqgan (perceptual loss on the tagger) -> clap -> gpt (on the VQGAN's codes, conditioned on the
 CLAP-tuned text encoder) -> gpt_full (the same GPT fine-tuned on whole clips from their start, so every
-position up to 10 s is trained and a caption's "then" lines up with time) [-> melgan], each with
-``configs/default/STAGE.yaml``, all sharing one cache. ``gpt_full`` runs when the config folder has a
-``gpt_full.yaml``.
+position up to 10 s is trained and a caption's "then" lines up with time) [-> gpt_gpu -> gpt_gpu_tail]
+[-> melgan], each with ``configs/default/STAGE.yaml``, all sharing one cache. ``gpt_full`` runs when the
+config folder has a ``gpt_full.yaml``. The GPU phase (``--gpu-phase``; by default only when training on
+CUDA) writes a codes pack of every clip once (``OUT/pack/codes.npz``), then trains ``gpt_gpu`` (from
+``gpt_full``'s GPT, for ``train.max_minutes``) and ``gpt_gpu_tail`` (from ``gpt_gpu``'s best GPT, a lower
+learning rate): the recipe of the shipped model's phase 3.
 Stage by stage resumable: a finished stage (``OUT/STAGE/DONE``) is skipped, an interrupted one resumes
 from its last checkpoint. ``OUT/stages.json`` records each stage's wall time, device and steps; the
 result is the pipeline folder ``OUT/pipeline`` (a copy of the last GPT run's export).
@@ -21,8 +24,9 @@ from pathlib import Path
 
 from vividsound.errors import ConfigError
 
-ORDER = ("tagger", "vqgan", "clap", "gpt", "gpt_full", "melgan")
-KIND = {"gpt_full": "gpt"}  # stages that are a second phase of another stage's trainer
+ORDER = ("tagger", "vqgan", "clap", "gpt", "gpt_full", "gpt_gpu", "gpt_gpu_tail", "melgan")
+KIND = {"gpt_full": "gpt", "gpt_gpu": "gpt", "gpt_gpu_tail": "gpt"}  # later phases of another stage's trainer
+GPU_PHASE = ("gpt_gpu", "gpt_gpu_tail")
 
 
 def default_config_dir() -> Path:
@@ -40,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE.KEY=VALUE",
                         help="override one stage's config, e.g. --set gpt.train.steps=100 (repeatable)")
     parser.add_argument("--stop-after", choices=ORDER, default=None, help="stop after this stage")
+    parser.add_argument("--gpu-phase", choices=["auto", "on", "off"], default="auto",
+                        help="run the GPU phase of the GPT (gpt_gpu, gpt_gpu_tail: whole clips from a codes pack, "
+                             "batch 128, for train.max_minutes each); auto = only when training on CUDA")
 
 
 def _stage_overrides(overrides: list[str]) -> dict[str, list[str]]:
@@ -60,19 +67,76 @@ def _device_name(device: str) -> str:
     return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
+def _on_cuda(device: str) -> bool:
+    import torch
+
+    return device == "cuda" or (device == "auto" and torch.cuda.is_available())
+
+
+def best_gpt(run: Path) -> Path:
+    """A finished GPT run's GPT component with the lowest validation loss: ``best/gpt`` when the best
+    validation came before the last step, else ``export/gpt``."""
+    done = json.loads((run / "DONE").read_text())
+    best = (done.get("best") or {}).get("step")
+    if best is not None and best != done["step"] and (run / "best" / "gpt").is_dir():
+        return run / "best" / "gpt"
+    return run / "export" / "gpt"
+
+
+def _record(record: dict, record_path: Path, key: str, t0: float, device: str) -> dict:
+    r = record.setdefault(key, {"wall_s": 0.0, "sessions": []})
+    dt = time.time() - t0
+    r["wall_s"] = round(r["wall_s"] + dt, 3)
+    r["sessions"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
+                          "wall_s": round(dt, 3), "device": _device_name(device)})
+    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    return r
+
+
+def _write_pack(cdir: Path, out: Path, overrides: list[str], record: dict, record_path: Path,
+                device: str) -> Path:
+    """``OUT/pack/codes.npz`` for the GPU phase (written once; the codes cache makes a rerun resume)."""
+    from vividsound.train import write_codes_pack
+
+    pack = out / "pack" / "codes.npz"
+    if pack.is_file():
+        print(f"[train-default] codes pack: {pack} exists, reusing it")
+        return pack
+    print(f"[train-default] codes pack: coding every clip into {pack}")
+    t0 = time.time()
+    try:
+        write_codes_pack("gpt", cdir / "gpt_gpu.yaml", out / "pack" / "run", pack, overrides=overrides)
+    finally:
+        r = _record(record, record_path, "pack", t0, device)
+        r["done"] = pack.is_file()
+        if r["done"]:
+            r["bytes"] = pack.stat().st_size
+            record_path.write_text(json.dumps(record, indent=2) + "\n")
+    return pack
+
+
 def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", melgan: bool = False,
                   configs: str | Path | None = None, overrides: list[str] | None = None,
-                  stop_after: str | None = None) -> Path:
+                  stop_after: str | None = None, gpu_phase: str = "auto") -> Path:
     """Run (or resume) every default stage; returns the pipeline folder (or the last finished stage's run)."""
     from vividsound.train import train
+
+    if gpu_phase not in ("auto", "on", "off"):
+        raise ConfigError(f"gpu_phase={gpu_phase!r}: use auto, on or off")
 
     corpus, out = Path(corpus), Path(out)
     manifest = corpus / "manifest.jsonl"
     if not manifest.is_file():
         raise ConfigError(f"--corpus {corpus}: no manifest.jsonl there")
     cdir = Path(configs) if configs else default_config_dir()
-    optional = {"melgan": melgan, "gpt_full": (cdir / "gpt_full.yaml").is_file()}
+    full = (cdir / "gpt_full.yaml").is_file()
+    gpu = gpu_phase == "on" or (gpu_phase == "auto" and _on_cuda(device) and (cdir / "gpt_gpu.yaml").is_file())
+    if gpu and not full:
+        raise ConfigError(f"the GPU phase starts from gpt_full's GPT: no gpt_full.yaml in {cdir}")
+    optional = {"melgan": melgan, "gpt_full": full, "gpt_gpu": gpu, "gpt_gpu_tail": gpu}
     stages = [s for s in ORDER if optional.get(s, True)]
+    if stop_after is not None and stop_after not in stages:
+        raise ConfigError(f"--stop-after {stop_after}: that stage is not part of this run ({', '.join(stages)})")
     for s in stages:
         if not (cdir / f"{s}.yaml").is_file():
             raise ConfigError(f"no {s}.yaml in {cdir} (pass --configs DIR)")
@@ -96,6 +160,12 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
         if (run / "DONE").is_file():
             print(f"[train-default] {s}: done already, skipping")
         else:
+            if s in GPU_PHASE:  # known only once the previous phase has finished
+                prev = out / ("gpt_full" if s == "gpt_gpu" else "gpt_gpu")
+                links[s] = links["gpt"] + [f"init_from={best_gpt(prev).resolve()}"]
+                if s == "gpt_gpu":
+                    _write_pack(cdir, out, common + links[s] + per[s], record, record_path, device)
+                links[s].append(f"pack={(out / 'pack' / 'codes.npz').resolve()}")
             resume = (run / "checkpoints" / "last" / "state.pt").is_file()
             if run.exists() and not resume:  # stopped before its first checkpoint: nothing to resume
                 shutil.rmtree(run)
@@ -104,11 +174,7 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
             try:
                 train(KIND.get(s, s), cdir / f"{s}.yaml", run, overrides=common + links[s] + per[s], resume=resume)
             finally:
-                r = record.setdefault(s, {"wall_s": 0.0, "sessions": []})
-                dt = time.time() - t0
-                r["wall_s"] = round(r["wall_s"] + dt, 3)
-                r["sessions"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
-                                      "wall_s": round(dt, 3), "device": _device_name(device)})
+                r = _record(record, record_path, s, t0, device)
                 r["done"] = (run / "DONE").is_file()
                 if r["done"]:
                     r["result"] = json.loads((run / "DONE").read_text())
@@ -121,8 +187,12 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
     pipe = out / "pipeline"
     if pipe.exists():
         shutil.rmtree(pipe)
-    last_gpt = "gpt_full" if "gpt_full" in stages else "gpt"
+    last_gpt = [s for s in stages if KIND.get(s, s) == "gpt"][-1]
     shutil.copytree(out / last_gpt / "export", pipe)
+    chosen = best_gpt(out / last_gpt)
+    if chosen.parent.name == "best":  # the best validation step, in the export's dtype
+        _replace_gpt(pipe / "gpt", chosen)
+    record["pipeline_gpt"] = str(chosen)
     if melgan and (out / "melgan" / "export" / "melgan").is_dir():
         shutil.copytree(out / "melgan" / "export" / "melgan", pipe / "melgan")
     size = sum(p.stat().st_size for p in pipe.rglob("*") if p.is_file())
@@ -133,7 +203,20 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
     return pipe
 
 
+def _replace_gpt(folder: Path, src: Path) -> None:
+    """Overwrite the pipeline's GPT component with ``src``, in the dtype the export wrote (atomically)."""
+    import torch
+    from safetensors import safe_open
+
+    from vividsound.checkpoint import WEIGHTS_NAME, load_component, save_component
+
+    with safe_open(str(folder / WEIGHTS_NAME), framework="pt") as f:
+        fp16 = any(f.get_slice(k).get_dtype() == "F16" for k in f.keys())
+    save_component(load_component(src, "ConditionalGPT"), folder, dtype=torch.float16 if fp16 else None,
+                   extra={"source": str(src)})
+
+
 def run(args: argparse.Namespace) -> int:
     train_default(args.corpus, args.out, device=args.device, melgan=args.melgan, configs=args.configs,
-                  overrides=args.overrides, stop_after=args.stop_after)
+                  overrides=args.overrides, stop_after=args.stop_after, gpu_phase=args.gpu_phase)
     return 0
