@@ -76,6 +76,15 @@ def test_a_prompt_blind_generator_cannot_beat_the_bound(probe_dir):
         assert rep["accuracy_by_type"][t] <= rep["prompt_blind_bound_by_type"][t] + 1e-9, t
     assert rep["accuracy_by_type"]["duration"] == 0.5  # a long sound: right for "long", wrong for "short"
     assert rep["accuracy"] < 0.5
+    # by answer: it passes every "long" probe and no "short" one, and the per-answer counts add up
+    assert rep["accuracy_by_answer"]["duration"] == {"False": 0.0, "True": 1.0}
+    for t in PROBE_TYPES:
+        assert sum(rep["count_by_answer"][t].values()) == rep["count_by_type"][t]
+        n = rep["count_by_answer"][t]
+        mixed = sum(rep["accuracy_by_answer"][t][a] * n[a] for a in n) / rep["count_by_type"][t]
+        assert mixed == pytest.approx(rep["accuracy_by_type"][t])
+    assert sorted(rep["passed"]) == sorted(p["id"] for p in probes)
+    assert sum(sum(v) for v in rep["passed"].values()) == round(rep["accuracy"] * len(probes))
 
 
 def test_reference_controls_validate_the_checkers(probe_dir):
@@ -104,6 +113,8 @@ def test_probes_only_cli(probe_dir, tiny_model_dir, tmp_path, capsys):
     assert isinstance(p["reference_accuracy"], float) and isinstance(p["prompt_blind_bound"], float)
     md = (out / "report.md").read_text()
     assert "prompt-blind bound" in md and "## Metrics" not in md
+    loud = next(q for q in read_probes(probe_dir) if q["type"] == "loudness")["truth"]["order"]
+    assert f"| loudness | {loud}: " in md  # the by-answer table
     assert len(list((out / "cache" / "probes").glob("*.npz"))) == len(PROBE_TYPES)
     # a second run reads the cached clips and writes the same numbers
     assert main(["evaluate", "--model", str(tiny_model_dir), "--probes", str(probe_dir), "--probes-only",

@@ -65,6 +65,16 @@ def write_markdown(path: str | Path, report: dict[str, Any]) -> Path:
             lines.append(f"| {t} | " + " | ".join(format_value(c[1].get(t, "")) for c in cols)
                          + f" | {probes['count_by_type'][t]} |")
         lines += ["| all | " + " | ".join(format_value(c[2]) for c in cols) + " | |", ""]
+        answers = probes.get("accuracy_by_answer")
+        if isinstance(answers, dict) and answers:
+            counts = probes.get("count_by_answer") or {}
+            lines += ["Generated clips by the answer the prompt asks for (a generator that ignores the prompt "
+                      "passes one answer and fails the others):", "", "| probe type | answer: accuracy (clips) |",
+                      "|---|---|"]
+            for t, by in answers.items():
+                lines.append(f"| {t} | " + ", ".join(f"{a}: {format_value(v)} ({counts.get(t, {}).get(a, '?')})"
+                                                      for a, v in by.items()) + " |")
+            lines.append("")
     else:
         lines += [str(probes), ""]
 

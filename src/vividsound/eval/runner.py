@@ -513,7 +513,7 @@ def run_probes(gen: Generator, check: Callable[..., bool], probes: list[dict[str
     the references of other probes of the same type (seeded shuffle: what mismatched audio scores) and
     the prompt-blind bound (the most any generator that ignores the prompt can score in expectation).
     """
-    from vividsound.data.checkers import prompt_blind_bound
+    from vividsound.data.checkers import prompt_blind_bound, truth_class
 
     if cfg.probes_per_type is not None:
         seen: dict[str, int] = {}
@@ -533,12 +533,29 @@ def run_probes(gen: Generator, check: Callable[..., bool], probes: list[dict[str
                              cfg, [cache / f"{_safe_name(str(p['id']))}.npz" if cache else None for _, p in kept],
                              progress)
     gen_pass: dict[str, list[bool]] = {}
+    by_answer: dict[str, dict[str, list[bool]]] = {}
+    passed: dict[str, list[bool]] = {}
     for (_, probe), (wav, sr, _) in zip(kept, results):
+        t = str(probe["type"])
+        try:
+            answer = str(truth_class(probe))
+        except (KeyError, TypeError, ValueError):
+            answer = "?"
         for w in wav.numpy():
-            gen_pass.setdefault(str(probe["type"]), []).append(bool(check(w, int(sr), probe)))
+            ok = bool(check(w, int(sr), probe))
+            gen_pass.setdefault(t, []).append(ok)
+            by_answer.setdefault(t, {}).setdefault(answer, []).append(ok)
+            passed.setdefault(str(probe["id"]), []).append(ok)
     acc, overall = _rates(gen_pass)
     report: dict[str, Any] = {"duration": dur, "accuracy_by_type": acc,
-                              "count_by_type": {t: len(v) for t, v in sorted(gen_pass.items())}, "accuracy": overall}
+                              "count_by_type": {t: len(v) for t, v in sorted(gen_pass.items())}, "accuracy": overall,
+                              # per answer class (e.g. loudness: quiet_loud / loud_quiet): a generator that
+                              # ignores the prompt passes one class and fails the others
+                              "accuracy_by_answer": {t: {a: float(np.mean(v)) for a, v in sorted(c.items())}
+                                                     for t, c in sorted(by_answer.items())},
+                              "count_by_answer": {t: {a: len(v) for a, v in sorted(c.items())}
+                                                  for t, c in sorted(by_answer.items())},
+                              "passed": passed}
     kept_probes = [p for _, p in kept]
     try:
         bound = prompt_blind_bound(kept_probes)
