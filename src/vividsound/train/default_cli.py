@@ -10,7 +10,8 @@ CUDA) writes a codes pack of every clip once (``OUT/pack/codes.npz``), then trai
 learning rate): the recipe of the shipped model's phase 3.
 Stage by stage resumable: a finished stage (``OUT/STAGE/DONE``) is skipped, an interrupted one resumes
 from its last checkpoint. ``OUT/stages.json`` records each stage's wall time, device and steps; the
-result is the pipeline folder ``OUT/pipeline`` (a copy of the last GPT run's export).
+result is the pipeline folder ``OUT/pipeline``: a copy of the last GPT run's export, its GPT replaced by
+that run's best validation step when the best came before the last step.
 """
 
 from __future__ import annotations
