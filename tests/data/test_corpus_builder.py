@@ -94,7 +94,8 @@ def test_captions_agree_with_metadata(corpus):
     for it in items:
         ev = it.meta["events"]
         rel = it.meta["relation"]
-        if rel in ("then", "quiet_loud", "speech_then", "then_and"):
+        if rel in ("then", "quiet_loud", "speech_then", "then_and", "loud_quiet", "quiet_loud_same",
+                   "loud_quiet_same"):
             for a, b in zip(ev, ev[1:]):
                 assert a["onset"] + a["duration"] <= b["onset"], it.id
             if rel == "then" and ev[0]["label"] != ev[1]["label"]:
@@ -102,8 +103,13 @@ def test_captions_agree_with_metadata(corpus):
                 pa, pb = _phrase_pos(cap, ev[0]["label"]), _phrase_pos(cap, ev[1]["label"])
                 assert 0 <= pa < pb, f"{it.id}: {cap!r} does not name {ev[0]['label']} before {ev[1]['label']}"
                 checked_then += 1
-        if rel == "quiet_loud":
+        if rel in ("quiet_loud", "quiet_loud_same"):
             assert ev[1]["level_db"] - ev[0]["level_db"] >= 12
+        if rel in ("loud_quiet", "loud_quiet_same"):
+            assert ev[0]["level_db"] - ev[1]["level_db"] >= 12
+        if rel.endswith("_same"):  # one sound twice
+            assert ev[0]["clip"] == ev[1]["clip"] and len(ev) == 2
+            assert ("quietly, then loudly" if rel.startswith("quiet") else "loudly, then quietly") in it.captions[0]
         if rel == "k_times":
             k = it.meta["count"]
             assert len(ev) == k and count_word(k) in it.captions[0]
@@ -184,6 +190,34 @@ def test_mixture_levels_follow_gains(corpus):
     seg = lambda e: wav[int(e["onset"] * 22050): int((e["onset"] + e["duration"]) * 22050)]  # noqa: E731
     peak_db = lambda x: 20 * np.log10(np.abs(x).max() + 1e-9)  # noqa: E731
     assert peak_db(seg(b)) - peak_db(seg(a)) > 8.0
+
+
+def test_loudness_supplement_is_train_only_passes_the_probe_checker_and_changes_nothing_else(
+        corpus, fixture_sources, tmp_path):
+    """The supplement's mixtures (louder first, one sound at two levels) are in train only, their audio
+    passes the loudness probe's checker for the order their caption states, and a build without them has
+    every other item byte for byte the same (they are drawn from their own seeds)."""
+    from vividsound.data.checkers import check_loudness
+
+    items = read_manifest(corpus / "manifest.jsonl")
+    sup = [it for it in items if it.meta.get("relation") in ("loud_quiet", "quiet_loud_same", "loud_quiet_same")]
+    assert {it.meta["relation"] for it in sup} == {"loud_quiet", "quiet_loud_same", "loud_quiet_same"}
+    assert all(it.split == "train" for it in sup)
+    for it in sup:
+        if it.meta["relation"].endswith("_same"):
+            order = "quiet_loud" if it.meta["relation"].startswith("quiet") else "loud_quiet"
+            wav = load_audio(corpus / it.audio, 22050)
+            assert check_loudness(wav, 22050, {"truth": {"order": order, "min_db": 6.0}}), it.id
+            other = "loud_quiet" if order == "quiet_loud" else "quiet_loud"
+            assert not check_loudness(wav, 22050, {"truth": {"order": other, "min_db": 6.0}}), it.id
+    plain = tmp_path / "plain"
+    _build(plain, fixture_sources, workers=2, supplement=())
+    rest = {it.id: it for it in items if it not in sup}
+    again = {it.id: it for it in read_manifest(plain / "manifest.jsonl")}
+    assert again.keys() == rest.keys()
+    assert all(again[k] == rest[k] for k in rest)
+    assert all((plain / it.audio).read_bytes() == (corpus / it.audio).read_bytes() for it in rest.values()
+               if it.meta["kind"] == "mixture")
 
 
 def test_stats_cli_prints_the_corpus_tables(corpus, capsys):

@@ -52,6 +52,11 @@ class BuildConfig:
     relation_weights: tuple[tuple[str, float], ...] = (
         ("background", 0.18), ("then", 0.2), ("then_and", 0.12), ("k_times", 0.14), ("over_music", 0.1),
         ("speech_then", 0.12), ("quiet_loud", 0.14))  # how often each relation is drawn
+    # train-only mixtures added after the ones above, from their own seeds (so every other item stays as
+    # it was): per relation, a share of train_mixtures. Added 2026-11-27: the main draw has loudness
+    # only as "A quietly, then B loudly", never louder-first and never one sound at two levels.
+    supplement: tuple[tuple[str, float], ...] = (
+        ("loud_quiet", 0.04), ("quiet_loud_same", 0.03), ("loud_quiet_same", 0.03))
     progress: bool = True  # show tqdm bars
 
 
@@ -273,6 +278,29 @@ def _all_recipes(pools: dict[str, Pool], heldout: list[tuple[str, str, str]], cf
                 continue
             mid = f"mix-{split}-{i:06d}"
             out.append({"id": mid, "split": split, "audio": f"mixtures/{split}/{i // 1000:03d}/{mid}.flac",
+                        "recipe": rec})
+    return out + _supplement_recipes(pools["train"], forbidden, cfg)
+
+
+def _supplement_recipes(pool: Pool, forbidden: set, cfg: BuildConfig) -> list[dict]:
+    """``cfg.supplement``'s train mixtures: relation k's i-th from the seed (seed, 3, k, i)."""
+    out = []
+    for k, (rel, share) in enumerate(cfg.supplement):
+        n = round(cfg.train_mixtures * share)
+        if cfg.max_items:
+            n = min(n, cfg.max_items)
+        tag = rel.replace("_", "-")
+        for i in range(n):
+            rng = np.random.default_rng([cfg.seed, 3, k, i])
+            rec = None
+            for _ in range(10):
+                rec = draw_recipe(pool, rel, rng, forbidden)
+                if rec is not None:
+                    break
+            if rec is None:
+                continue
+            mid = f"mix-train-{tag}-{i:06d}"
+            out.append({"id": mid, "split": "train", "audio": f"mixtures/train-{tag}/{i // 1000:03d}/{mid}.flac",
                         "recipe": rec})
     return out
 

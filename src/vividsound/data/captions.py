@@ -114,7 +114,8 @@ def mixture_captions(relation: str, infos: list[ClipInfo], k: int, rng: np.rando
 
     Relations: ``background`` (A while B in the background), ``then`` (A, then B), ``then_and`` (A
     followed by B and C), ``k_times`` (A k times), ``over_music`` (A over music B), ``speech_then``
-    (someone speaks, then A), ``quiet_loud`` (A quietly, then B loudly).
+    (someone speaks, then A), ``quiet_loud`` (A quietly, then B loudly), ``loud_quiet`` (A loudly, then B
+    quietly), ``quiet_loud_same`` / ``loud_quiet_same`` (A quietly, then loudly / the reverse: one sound twice).
     """
     def cl(i: int) -> str:
         return infos[i].clauses[int(rng.integers(len(infos[i].clauses)))]
@@ -141,6 +142,15 @@ def mixture_captions(relation: str, infos: list[ClipInfo], k: int, rng: np.rando
     elif relation == "quiet_loud":
         caps = [f"{cl(0)} quietly, then {cl(1)} loudly", f"the quiet sound of {nn(0)} followed by the loud sound of {nn(1)}",
                 f"first {cl(0)} softly, then {cl(1)} much louder"]
+    elif relation == "loud_quiet":
+        caps = [f"{cl(0)} loudly, then {cl(1)} quietly", f"the loud sound of {nn(0)} followed by the quiet sound of {nn(1)}",
+                f"first {cl(0)} loudly, then {cl(1)} much softer"]
+    elif relation == "quiet_loud_same":
+        caps = [f"{cl(0)} quietly, then loudly", f"{nn(0)}, first quiet and then loud",
+                f"{cl(0)} softly, then again much louder"]
+    elif relation == "loud_quiet_same":
+        caps = [f"{cl(0)} loudly, then quietly", f"{nn(0)}, first loud and then quiet",
+                f"{cl(0)} loudly, then again much softer"]
     else:
         raise ValueError(f"unknown mixture relation {relation!r}")
     return list(dict.fromkeys(caps))

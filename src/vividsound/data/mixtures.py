@@ -19,7 +19,10 @@ __all__ = ["RELATIONS", "Pool", "Bucket", "draw_recipe", "render_mixture", "TARG
 SR = 22050
 MAX_SECONDS = 10.0
 TARGET_DB = -20.0  # active RMS level an event at gain 0 dB is normalised to
-RELATIONS = ("background", "then", "then_and", "k_times", "over_music", "speech_then", "quiet_loud")
+RELATIONS = ("background", "then", "then_and", "k_times", "over_music", "speech_then", "quiet_loud",
+             "loud_quiet", "quiet_loud_same", "loud_quiet_same")
+# the level of the quiet event of the loudness relations, relative to the loud one
+QUIET_DB = -18.0
 
 
 class Pool:
@@ -41,7 +44,9 @@ class Pool:
     def usable(self, relation: str) -> bool:
         need = {"background": (self.events, self.bg), "then": (self.events, self.events),
                 "then_and": (self.events,), "k_times": (self.short,), "over_music": (self.events, self.music),
-                "speech_then": (self.speech, self.events), "quiet_loud": (self.events, self.events)}[relation]
+                "speech_then": (self.speech, self.events), "quiet_loud": (self.events, self.events),
+                "loud_quiet": (self.events, self.events), "quiet_loud_same": (self.events,),
+                "loud_quiet_same": (self.events,)}[relation]
         return all(len(x) > 0 for x in need)
 
 
@@ -112,14 +117,21 @@ def _draw(pool: Pool, relation: str, rng: np.random.Generator,
     events: list[dict[str, Any]] = []
     infos: list[ClipInfo] = []
     k = 0
-    if relation in ("then", "quiet_loud"):
+    if relation in ("then", "quiet_loud", "loud_quiet"):
         a = _pick(rng, pa)
         b = _pick(rng, pb or pool.events, {a["info"].event})
         la, lb = min(a["duration"], 4.5), min(b["duration"], 4.5)
         t0 = float(rng.uniform(0.1, 0.6))
-        ga, gb = (0.0, 0.0) if relation == "then" else (-18.0, 0.0)
+        ga, gb = {"then": (0.0, 0.0), "quiet_loud": (QUIET_DB, 0.0), "loud_quiet": (0.0, QUIET_DB)}[relation]
         events = [_ev(a, t0, la, ga, "first"), _ev(b, t0 + la + gap(), lb, gb, "second")]
         infos = [a["info"], b["info"]]
+    elif relation in ("quiet_loud_same", "loud_quiet_same"):  # one sound twice, at two levels
+        a = _pick(rng, pa)
+        la = min(a["duration"], 4.5)
+        t0 = float(rng.uniform(0.1, 0.6))
+        ga, gb = (QUIET_DB, 0.0) if relation == "quiet_loud_same" else (0.0, QUIET_DB)
+        events = [_ev(a, t0, la, ga, "first"), _ev(a, t0 + la + gap(), la, gb, "second")]
+        infos = [a["info"]]
     elif relation == "then_and":
         cs = [_pick(rng, pool.events)]
         for _ in range(2):
