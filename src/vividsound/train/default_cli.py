@@ -63,7 +63,7 @@ def _stage_overrides(overrides: list[str]) -> dict[str, list[str]]:
 def _device_name(device: str) -> str:
     import torch
 
-    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+    if _on_cuda(device):
         return f"cuda: {torch.cuda.get_device_name(0)}"
     return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
@@ -84,14 +84,15 @@ def best_gpt(run: Path) -> Path:
     return run / "export" / "gpt"
 
 
-def _record(record: dict, record_path: Path, key: str, t0: float, device: str) -> dict:
+def _record(record: dict, record_path: Path, key: str, t0: float, device: str, facts: dict) -> None:
+    """Add a session (started at ``t0``) and ``facts`` to ``record[key]`` and write the record."""
     r = record.setdefault(key, {"wall_s": 0.0, "sessions": []})
     dt = time.time() - t0
     r["wall_s"] = round(r["wall_s"] + dt, 3)
     r["sessions"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
                           "wall_s": round(dt, 3), "device": _device_name(device)})
+    r.update(facts)
     record_path.write_text(json.dumps(record, indent=2) + "\n")
-    return r
 
 
 def _write_pack(cdir: Path, out: Path, overrides: list[str], record: dict, record_path: Path,
@@ -108,11 +109,9 @@ def _write_pack(cdir: Path, out: Path, overrides: list[str], record: dict, recor
     try:
         write_codes_pack("gpt", cdir / "gpt_gpu.yaml", out / "pack" / "run", pack, overrides=overrides)
     finally:
-        r = _record(record, record_path, "pack", t0, device)
-        r["done"] = pack.is_file()
-        if r["done"]:
-            r["bytes"] = pack.stat().st_size
-            record_path.write_text(json.dumps(record, indent=2) + "\n")
+        done = pack.is_file()
+        _record(record, record_path, "pack", t0, device,
+                {"done": done, **({"bytes": pack.stat().st_size} if done else {})})
     return pack
 
 
@@ -175,11 +174,9 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
             try:
                 train(KIND.get(s, s), cdir / f"{s}.yaml", run, overrides=common + links[s] + per[s], resume=resume)
             finally:
-                r = _record(record, record_path, s, t0, device)
-                r["done"] = (run / "DONE").is_file()
-                if r["done"]:
-                    r["result"] = json.loads((run / "DONE").read_text())
-                record_path.write_text(json.dumps(record, indent=2) + "\n")
+                done = (run / "DONE").is_file()
+                _record(record, record_path, s, t0, device,
+                        {"done": done, **({"result": json.loads((run / "DONE").read_text())} if done else {})})
             if not (run / "DONE").is_file():
                 print(f"[train-default] {s} stopped before its last step; run the same command again to resume")
                 return run
