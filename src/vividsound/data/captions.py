@@ -109,6 +109,10 @@ def single_captions(info: ClipInfo, duration: float, level_db: float, rng: np.ra
     return out
 
 
+# the words of the loudness relations: (adverb, adjective, "first ..." adverb, comparative)
+_LOUDNESS = {"quiet": ("quietly", "quiet", "softly", "softer"), "loud": ("loudly", "loud", "loudly", "louder")}
+
+
 def mixture_captions(relation: str, infos: list[ClipInfo], k: int, rng: np.random.Generator) -> list[str]:
     """Captions for a mixture whose events were placed according to ``relation``.
 
@@ -139,18 +143,15 @@ def mixture_captions(relation: str, infos: list[ClipInfo], k: int, rng: np.rando
                 f"{cl(0)} with music in the background"]
     elif relation == "speech_then":
         caps = [f"{cl(0)}, then {cl(1)}", f"{nn(0)} followed by {nn(1)}", f"after {nn(0)}, {cl(1)}"]
-    elif relation == "quiet_loud":
-        caps = [f"{cl(0)} quietly, then {cl(1)} loudly", f"the quiet sound of {nn(0)} followed by the loud sound of {nn(1)}",
-                f"first {cl(0)} softly, then {cl(1)} much louder"]
-    elif relation == "loud_quiet":
-        caps = [f"{cl(0)} loudly, then {cl(1)} quietly", f"the loud sound of {nn(0)} followed by the quiet sound of {nn(1)}",
-                f"first {cl(0)} loudly, then {cl(1)} much softer"]
-    elif relation == "quiet_loud_same":
-        caps = [f"{cl(0)} quietly, then loudly", f"{nn(0)}, first quiet and then loud",
-                f"{cl(0)} softly, then again much louder"]
-    elif relation == "loud_quiet_same":
-        caps = [f"{cl(0)} loudly, then quietly", f"{nn(0)}, first loud and then quiet",
-                f"{cl(0)} loudly, then again much softer"]
+    elif relation in ("quiet_loud", "loud_quiet"):  # two sounds, the first quiet (loud), the second loud (quiet)
+        a, b = (_LOUDNESS[w] for w in relation.split("_"))
+        caps = [f"{cl(0)} {a[0]}, then {cl(1)} {b[0]}",
+                f"the {a[1]} sound of {nn(0)} followed by the {b[1]} sound of {nn(1)}",
+                f"first {cl(0)} {a[2]}, then {cl(1)} much {b[3]}"]
+    elif relation in ("quiet_loud_same", "loud_quiet_same"):  # one sound twice
+        a, b = (_LOUDNESS[w] for w in relation.split("_")[:2])
+        caps = [f"{cl(0)} {a[0]}, then {b[0]}", f"{nn(0)}, first {a[1]} and then {b[1]}",
+                f"{cl(0)} {a[2]}, then again much {b[3]}"]
     else:
         raise ValueError(f"unknown mixture relation {relation!r}")
     return list(dict.fromkeys(caps))
