@@ -413,8 +413,8 @@ class TextToSound:
 
         Every ``chunk_columns`` new columns, the columns sampled so far are decoded and vocoded, and the
         audio up to ``lookahead`` columns before the newest one is emitted; the last chunk completes
-        the clip. Boundary treatment: the VQGAN decoder (group norm, bottleneck attention) and the
-        vocoder see the whole prefix, so an emitted sample can differ slightly from the non-streamed
+        the clip. Boundary treatment: the VQGAN decoder (group norm over the prefix or its sliding span,
+        bottleneck attention) and the vocoder see the whole prefix, so an emitted sample can differ slightly from the non-streamed
         output, which also saw the columns after it; ``lookahead`` columns of right context keep that
         difference small (measured in the tests), and the codes are exactly those of ``__call__`` with
         the same seed. ``chunk.final`` marks the last chunk, whose ``output`` is the full result.
@@ -476,7 +476,8 @@ class TextToSound:
             "components": comps,
             "gpt": {"n_layer": g.n_layer, "n_head": g.n_head, "n_embd": g.n_embd, "vocab_size": g.vocab_size,
                     "rows": g.rows, "max_columns": g.max_columns},
-            "vqgan": {"downsample": list(self.vqgan.config.downsample), "codebook": self.vqgan.config.quantizer.n_codes},
+            "vqgan": {"downsample": list(self.vqgan.config.downsample), "codebook": self.vqgan.config.quantizer.n_codes,
+                      "decode_norm_columns": self.vqgan.config.decode_norm_columns},
             "mel": self.mel_config.to_dict(),
             "max_duration": round(self.max_duration, 3),
             "edge_context": self.edge_context,
