@@ -415,9 +415,10 @@ class TextToSound:
         audio up to ``lookahead`` columns before the newest one is emitted; the last chunk completes
         the clip. Boundary treatment: the VQGAN decoder (group norm over the prefix or its sliding span,
         bottleneck attention) and the vocoder see the whole prefix, so an emitted sample can differ
-        slightly from the non-streamed output, which also saw the columns after it; ``lookahead`` columns of right context keep that
-        difference small (measured in the tests), and the codes are exactly those of ``__call__`` with
-        the same seed. ``chunk.final`` marks the last chunk, whose ``output`` is the full result.
+        slightly from the non-streamed output, which also saw the columns after it; ``lookahead``
+        columns of right context keep that difference small (measured in the tests), and the codes are
+        exactly those of ``__call__`` with the same seed. ``chunk.final`` marks the last chunk, whose
+        ``output`` is the full result.
         """
         s = self.resolve_settings(duration=duration, top_k=top_k, top_p=top_p, temperature=temperature,
                                   cfg_scale=cfg_scale, num_samples=1, batch_size=1)

@@ -9,7 +9,7 @@ from vividsound.audio import MelConfig
 from vividsound.models.discriminator import DiscriminatorConfig, PatchDiscriminator
 from vividsound.models.quantizer import QuantizerConfig
 from vividsound.config import from_dict, to_dict
-from vividsound.models.vqgan import VQGAN, SpanGroupNorm, VQGANConfig
+from vividsound.models.vqgan import _DECODE_SPAN, VQGAN, SpanGroupNorm, VQGANConfig, _decode_span
 from vividsound.testing import tiny_vqgan_config
 
 
@@ -68,11 +68,14 @@ def test_span_group_norm_is_group_norm_until_given_a_span():
     scale = torch.cat([torch.full((20,), 0.1), torch.full((20,), 3.0)])
     x = torch.randn(2, 16, 5, 40) * scale + 1
     whole = F.group_norm(x, 4, norm.weight, norm.bias, 1e-6)
-    assert torch.equal(norm(x), whole)
-    norm.span_fraction = 1.0  # a span as long as the input: the plain statistics
-    assert torch.equal(norm(x), whole)
-    norm.span_fraction = 0.25  # 10 of 40 steps
-    y = norm(x)
+    with _decode_span(0.25):  # not a decoder's norm: no span
+        assert torch.equal(norm(x), whole)
+    norm.follows_decode_span = True
+    assert torch.equal(norm(x), whole)  # outside a long decode: no span
+    with _decode_span(1.0):  # a span as long as the input: the plain statistics
+        assert torch.equal(norm(x), whole)
+    with _decode_span(0.25):  # 10 of 40 steps
+        y = norm(x)
     # loud step 30 is normalised like the middle of steps 25..34; the last steps like steps 30..39 (the
     # span shifted inwards at the edge)
     middle = F.group_norm(x[..., 25:35], 4, norm.weight, norm.bias, 1e-6)
@@ -95,10 +98,9 @@ def test_decode_norm_columns_only_changes_grids_longer_than_the_span():
         assert torch.equal(spanned.decode_codes(short), vq.decode_codes(short))
         assert not torch.allclose(spanned.decode_codes(long), vq.decode_codes(long), atol=1e-3)
         # only the decoder's norms follow the span, and only while a long grid decodes in this thread
-        norms = [m for m in spanned.modules() if isinstance(m, SpanGroupNorm)]
         assert {m.follows_decode_span for m in spanned.encoder.modules() if isinstance(m, SpanGroupNorm)} == {False}
         assert {m.follows_decode_span for m in spanned.decoder.modules() if isinstance(m, SpanGroupNorm)} == {True}
-        assert all(m.span_fraction == 0.0 for m in norms)
+        assert getattr(_DECODE_SPAN, "fraction", 0.0) == 0.0
         mel = torch.randn(1, 80, 24 * 4) - 5
         assert torch.equal(spanned.encode(mel).indices, vq.encode(mel).indices)
         out = {}

@@ -74,21 +74,19 @@ class VQGANConfig:
 class SpanGroupNorm(nn.GroupNorm):
     """``nn.GroupNorm`` (same parameters) whose statistics can come from a sliding span of time steps.
 
-    The span is the share of the input's last axis one span covers (0 = off): ``span_fraction`` when set,
-    else, for the norms of a decoder, the share :meth:`VQGAN.decode_latents` sets for the current thread
-    while it decodes a long grid. Each time step is normalised by the mean and variance of the span centred
-    on it (shifted inwards at the edges so that every span has the same length), unless that span varies
-    less than the whole input: then by the whole input's, as plain group norm would."""
+    Only a decoder's norms (``follows_decode_span``) use a span, and only while :meth:`VQGAN.decode_latents`
+    decodes a long grid in the current thread; the span is then that share of the input's last axis.
+    Each time step is normalised by the mean and variance of the span centred on it (shifted inwards at
+    the edges so that every span has the same length), unless that span varies less than the whole input:
+    then by the whole input's, as plain group norm would."""
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5) -> None:
         super().__init__(num_groups, num_channels, eps=eps)
-        self.span_fraction = 0.0
         self.follows_decode_span = False  # set on a Decoder's norms
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         steps = x.shape[-1]
-        fraction = self.span_fraction or (getattr(_DECODE_SPAN, "fraction", 0.0) if self.follows_decode_span else 0.0)
-        n = round(fraction * steps)
+        n = round(getattr(_DECODE_SPAN, "fraction", 0.0) * steps) if self.follows_decode_span else 0
         if n <= 0 or n >= steps:
             return super().forward(x)
         b, c = x.shape[:2]
@@ -280,9 +278,10 @@ class VQGAN(nn.Module):
 
         A grid longer than ``config.decode_norm_columns`` (when set) is decoded with sliding-span norms."""
         span, cols = self.config.decode_norm_columns, z_q.shape[-1]
-        if 0 < span < cols:
-            with _decode_span(span / cols):
-                return self.denormalize(self.decoder(z_q)[:, 0])
+        with _decode_span(span / cols) if 0 < span < cols else contextlib.nullcontext():
+            return self._decoder_mel(z_q)
+
+    def _decoder_mel(self, z_q: torch.Tensor) -> torch.Tensor:
         return self.denormalize(self.decoder(z_q)[:, 0])
 
     def decode_codes(self, indices: torch.Tensor, context: int = 0) -> torch.Tensor:
@@ -328,7 +327,7 @@ class VQGAN(nn.Module):
     def forward(self, log_mel: torch.Tensor) -> VQGANOutput:
         """Training's round trip: whole-input norm statistics (``decode_norm_columns`` is for decoding)."""
         q = self.encode(log_mel)
-        return VQGANOutput(self.denormalize(self.decoder(q.z_q)[:, 0]), q)
+        return VQGANOutput(self._decoder_mel(q.z_q), q)
 
     @property
     def last_layer(self) -> torch.Tensor:
