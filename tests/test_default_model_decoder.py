@@ -1,8 +1,9 @@
 """The shipped VQGAN's decoder and long grids (reads the shipped weights, 6 MB).
 
-Its decoder was trained on 1.5 s crops; with whole-grid group-norm statistics a 10 s grid decodes one sound
-~3 nats (~25 dB) louder than a 4 s grid does. ``decode_norm_columns`` (sliding-span statistics) keeps long
-clips at their level; whether the shipped config turns it on is docs/MODEL_CARD.md's call.
+Its decoder was first trained on 1.5 s crops only; with whole-grid group-norm statistics a 10 s grid then
+decoded one sound ~3 nats (~25 dB) louder than a 4 s grid did. The shipped decoder is fine-tuned on grids of
+1.5-10 s (configs/default/vqgan_decoder.yaml), so a sound decodes at one level whatever the clip's length.
+``decode_norm_columns`` (sliding-span statistics, off in the shipped config) must leave short grids alone.
 """
 
 import dataclasses
@@ -46,15 +47,22 @@ def test_shipped_vqgan_decodes_as_the_default_config_says(shipped_vqgan):
 
 
 @pytest.mark.parametrize("gain_db", [-6.0, -26.0])
-def test_a_long_clip_decodes_at_the_level_of_a_short_one_with_a_span(shipped_vqgan, gain_db):
-    def with_span(columns):
-        vq = type(shipped_vqgan)(dataclasses.replace(shipped_vqgan.config, decode_norm_columns=columns)).eval()
-        vq.load_state_dict(shipped_vqgan.state_dict())
-        return vq
+def test_a_long_clip_decodes_at_the_level_of_a_short_one(shipped_vqgan, gain_db):
+    short = _peak_after_coding(shipped_vqgan, 4, gain_db)
+    # the phase-3 decoder (1.5 s crops) made this difference +1.4 to +3 nats; the fine-tuned one keeps it small
+    assert abs(_peak_after_coding(shipped_vqgan, 10, gain_db) - short) < 0.5
 
-    spanned, whole = with_span(24), with_span(0)
-    short = _peak_after_coding(whole, 4, gain_db)
-    assert _peak_after_coding(spanned, 4, gain_db) == short  # a 4 s grid (22 columns) is not affected
-    assert abs(_peak_after_coding(spanned, 10, gain_db) - short) < 0.5
-    # the defect the span fixes: whole-grid statistics make the 10 s clip far louder
-    assert _peak_after_coding(whole, 10, gain_db) - short > 1.2
+
+def test_quieter_input_decodes_quieter(shipped_vqgan):
+    """A 20 dB quieter tone must decode quieter (the fine-tuned decoder: 0.79 nats at 4 s, 0.39 at 10 s; the
+    phase-3 decoder at 4 s: 0.05). The codec keeps a lone sound's absolute level only weakly: the encoder's
+    group norms also take whole-grid statistics (docs/MODEL_CARD.md)."""
+    for seconds in (4, 10):
+        assert _peak_after_coding(shipped_vqgan, seconds, -6.0) - _peak_after_coding(shipped_vqgan, seconds, -26.0) > 0.25
+
+
+def test_a_span_leaves_grids_shorter_than_it_alone(shipped_vqgan):
+    vq = type(shipped_vqgan)(dataclasses.replace(shipped_vqgan.config, decode_norm_columns=24)).eval()
+    vq.load_state_dict(shipped_vqgan.state_dict())
+    assert _peak_after_coding(vq, 4, -6.0) == _peak_after_coding(shipped_vqgan, 4, -6.0)  # 22 columns
+    assert _peak_after_coding(vq, 10, -6.0) != _peak_after_coding(shipped_vqgan, 10, -6.0)  # 54 columns

@@ -27,6 +27,15 @@ def test_default_gpt_full_is_the_gpt_on_whole_clips():
     assert f.model == g.model and f.text == g.text and f.export == g.export
 
 
+def test_default_vqgan_decoder_fine_tunes_the_default_vqgan_on_long_grids():
+    v = load_stage_config("vqgan", CONFIGS / "default" / "vqgan.yaml")
+    d = load_stage_config("vqgan", CONFIGS / "default" / "vqgan_decoder.yaml")
+    assert d.model == v.model and d.train_parts == "decoder"  # init_from the vqgan stage's export must fit
+    t = v.model.downsample[1]
+    assert d.data.crop_frames == 54 * t and d.min_crop_frames == v.data.crop_frames  # 1.5 s .. 10 s grids
+    assert d.loss.disc_start > d.train.steps and d.loss.revive_every == 0
+
+
 def test_default_gpu_phase_configs_are_the_shipped_phase_3_runs():
     """gpt_gpu = gpt_full's model and text on whole clips from a pack (the shipped lr10 run); gpt_gpu_tail =
     the same but lr 5e-4, warm-up 100, seed 5, 3 min (the shipped c10 continuation)."""
@@ -92,6 +101,8 @@ def _tiny_configs(cdir, tiny_bert_dir, gpu=True):
                                                                 "text.max_tokens=8"]
     write("tagger", TINY_CNN)
     write("vqgan", TINY_VQ + ["loss.disc_start=1"])
+    write("vqgan_decoder", TINY_VQ + ["train_parts=decoder", "data.crop_frames=64", "min_crop_frames=16",
+                                      "loss.revive_every=0", "loss.disc_start=100"])
     write("clap", TINY_CNN_CLAP + ["model.text.backbone=hf", f"model.text.path={tiny_bert_dir}", "model.text.dim=32",
                                    "model.embed_dim=16"])
     write("gpt", gpt)
@@ -116,7 +127,16 @@ def test_train_default_runs_every_stage_and_resumes(corpus, tiny_bert_dir, tmp_p
     assert "tagger: done already" in capsys.readouterr().out
     rec = json.loads((out / "stages.json").read_text())
     assert all(rec[s]["done"] and rec[s]["wall_s"] > 0 and rec[s]["sessions"][0]["device"].startswith("cpu")
-               for s in ("tagger", "vqgan", "clap", "gpt", "gpt_full"))
+               for s in ("tagger", "vqgan", "vqgan_decoder", "clap", "gpt", "gpt_full"))
+    # the decoder fine-tune starts from the vqgan stage; the GPTs and the pipeline use its VQGAN, whose codes
+    # are the vqgan stage's
+    dec = yaml.safe_load((out / "vqgan_decoder" / "config.yaml").read_text())
+    assert dec["init_from"] == str((out / "vqgan" / "export" / "vqgan").resolve())
+    for s in ("gpt", "gpt_full"):
+        assert yaml.safe_load((out / s / "config.yaml").read_text())["vqgan"] == str(
+            (out / "vqgan_decoder" / "export" / "vqgan").resolve())
+    assert (pipe / "vqgan" / "model.safetensors").read_bytes() == (
+        out / "vqgan_decoder" / "export" / "vqgan" / "model.safetensors").read_bytes()
     assert rec["pipeline"]["bytes"] > 0
     full = yaml.safe_load((out / "gpt_full" / "config.yaml").read_text())
     assert full["init_from"] == str((out / "gpt" / "export" / "gpt").resolve()) and full["crop_start"] == "head"

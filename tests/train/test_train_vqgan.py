@@ -75,3 +75,40 @@ def test_vqgan_stops_on_nan(corpus, tmp_path, tagger_dir, monkeypatch):
     with pytest.raises(TrainingError, match=r"loss vqgan is nan at step 0"):
         train("vqgan", None, tmp_path / "run",
               overrides=tiny_overrides(corpus, tmp_path / "c") + TINY_VQ + [f"loss.tagger={tagger_dir}"])
+
+
+def test_decoder_fine_tune_keeps_encoder_and_codebook(corpus, shared_cache, tmp_path, tagger_dir, vqgan_dir):
+    """train_parts=decoder: the codes of any mel stay those of init_from; only the decoder learns; crop lengths
+    vary over whole columns between min_crop_frames and data.crop_frames."""
+    run = tmp_path / "ft"
+    train("vqgan", None, run, overrides=tiny_overrides(corpus, shared_cache, steps=8, lr=0.01) + TINY_VQ
+          + [f"loss.tagger={tagger_dir}", "loss.disc_start=4", f"init_from={vqgan_dir}", "train_parts=decoder",
+             "data.crop_frames=64", "min_crop_frames=16"])
+    before, after = load_component(vqgan_dir, "VQGAN"), load_component(run / "export" / "vqgan", "VQGAN")
+    sb, sa = before.state_dict(), after.state_dict()
+    frozen = [k for k in sb if k.startswith(("encoder.", "quantizer."))]
+    assert frozen and all(torch.equal(sb[k].float(), sa[k].float()) for k in frozen)
+    assert any(not torch.equal(sb[k].float(), sa[k].float()) for k in sb if k.startswith("decoder."))
+    mel = torch.randn(2, 80, 64) - 5
+    assert torch.equal(before.encode(mel).indices, after.encode(mel).indices)
+    m = metrics(run)
+    crops = {r["train/crop_frames"] for r in m}
+    assert len(crops) > 1 and all(16 <= c <= 64 and c % 4 == 0 for c in crops), crops
+    assert "train/revived" not in m[1] and "train/d_loss" in m[-1]
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["train_parts=decoder"], "set init_from"),
+    (["train_parts=encoder"], "train_parts='encoder'"),
+    (["min_crop_frames=6"], "min_crop_frames=6"),
+    (["min_crop_frames=64"], "min_crop_frames=64"),
+    (["init_from={vq}", "model.quantizer.n_codes=64"], "does not match this VQGAN: quantizer"),
+])
+def test_fine_tune_options_refuse_bad_values(corpus, shared_cache, tmp_path, tagger_dir, vqgan_dir, extra, match):
+    from vividsound.errors import ConfigError
+
+    extra = [e.format(vq=vqgan_dir) for e in extra]
+    with pytest.raises(ConfigError, match=match):
+        train("vqgan", None, tmp_path / "run", overrides=tiny_overrides(corpus, shared_cache) + TINY_VQ
+              + [f"loss.tagger={tagger_dir}"] + extra)
+    assert not (tmp_path / "run" / "checkpoints").exists()

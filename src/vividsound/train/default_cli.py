@@ -1,13 +1,15 @@
 """``vividsound train-default --corpus DIR --out DIR``: every stage of the default model, one after another.
 
-tagger -> vqgan (perceptual loss on the tagger) -> clap -> gpt (on the VQGAN's codes, conditioned on the
-CLAP-tuned text encoder) -> gpt_full (the same GPT fine-tuned on whole clips from their start, so every
+tagger -> vqgan (perceptual loss on the tagger) [-> vqgan_decoder (the same VQGAN with its encoder and
+codebook frozen, its decoder fine-tuned on grids of up to 10 s)] -> clap -> gpt (on the VQGAN's codes,
+conditioned on the CLAP-tuned text encoder) -> gpt_full (the same GPT fine-tuned on whole clips from their start, so every
 position up to 10 s is trained and a caption's "then" lines up with time) [-> gpt_gpu -> gpt_gpu_tail]
-[-> melgan], each with ``configs/default/STAGE.yaml``, all sharing one cache. ``gpt_full`` runs when the
-config folder has a ``gpt_full.yaml``. The GPU phase (``--gpu-phase``; by default only when training on
-CUDA) writes a codes pack of every clip once (``OUT/pack/codes.npz``), then trains ``gpt_gpu`` (from
-``gpt_full``'s GPT, for ``train.max_minutes``) and ``gpt_gpu_tail`` (from ``gpt_gpu``'s best GPT, a lower
-learning rate): the recipe of the shipped model's phase 3.
+[-> melgan], each with ``configs/default/STAGE.yaml``, all sharing one cache. ``vqgan_decoder`` and
+``gpt_full`` run when the config folder has their YAML; the GPT stages and the pipeline use the fine-tuned
+decoder's VQGAN when there is one (its codes are the vqgan stage's). The GPU phase (``--gpu-phase``; by
+default only when training on CUDA) writes a codes pack of every clip once (``OUT/pack/codes.npz``), then
+trains ``gpt_gpu`` (from ``gpt_full``'s GPT, for ``train.max_minutes``) and ``gpt_gpu_tail`` (from
+``gpt_gpu``'s best GPT, a lower learning rate): the recipe of the shipped model's phase 3.
 Stage by stage resumable: a finished stage (``OUT/STAGE/DONE``) is skipped, an interrupted one resumes
 from its last checkpoint. ``OUT/stages.json`` records each stage's wall time, device and steps; the
 result is the pipeline folder ``OUT/pipeline``: a copy of the last GPT run's export, its GPT replaced by
@@ -25,8 +27,8 @@ from pathlib import Path
 
 from vividsound.errors import ConfigError
 
-ORDER = ("tagger", "vqgan", "clap", "gpt", "gpt_full", "gpt_gpu", "gpt_gpu_tail", "melgan")
-KIND = {"gpt_full": "gpt", "gpt_gpu": "gpt", "gpt_gpu_tail": "gpt"}  # later phases of another stage's trainer
+ORDER = ("tagger", "vqgan", "vqgan_decoder", "clap", "gpt", "gpt_full", "gpt_gpu", "gpt_gpu_tail", "melgan")
+KIND = {"vqgan_decoder": "vqgan", "gpt_full": "gpt", "gpt_gpu": "gpt", "gpt_gpu_tail": "gpt"}  # later phases of another stage's trainer
 GPU_PHASE = ("gpt_gpu", "gpt_gpu_tail")
 
 
@@ -133,7 +135,8 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
     gpu = gpu_phase == "on" or (gpu_phase == "auto" and _on_cuda(device) and (cdir / "gpt_gpu.yaml").is_file())
     if gpu and not full:
         raise ConfigError(f"the GPU phase starts from gpt_full's GPT: no gpt_full.yaml in {cdir}")
-    optional = {"melgan": melgan, "gpt_full": full, "gpt_gpu": gpu, "gpt_gpu_tail": gpu}
+    optional = {"melgan": melgan, "gpt_full": full, "gpt_gpu": gpu, "gpt_gpu_tail": gpu,
+                "vqgan_decoder": (cdir / "vqgan_decoder.yaml").is_file()}
     stages = [s for s in ORDER if optional.get(s, True)]
     if stop_after is not None and stop_after not in stages:
         raise ConfigError(f"--stop-after {stop_after}: that stage is not part of this run ({', '.join(stages)})")
@@ -146,11 +149,14 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
     common = [f"data.manifest={manifest.resolve()}", f"data.cache_dir={(out / 'cache').resolve()}",
               f"train.device={device}"]
+    tagger = f"loss.tagger={(out / 'tagger' / 'export' / 'tagger').resolve()}"
+    vq_run = "vqgan_decoder" if "vqgan_decoder" in stages else "vqgan"
     links = {
         "tagger": [],
-        "vqgan": [f"loss.tagger={(out / 'tagger' / 'export' / 'tagger').resolve()}"],
+        "vqgan": [tagger],
+        "vqgan_decoder": [tagger, f"init_from={(out / 'vqgan' / 'export' / 'vqgan').resolve()}"],
         "clap": [],
-        "gpt": [f"vqgan={(out / 'vqgan' / 'export' / 'vqgan').resolve()}",
+        "gpt": [f"vqgan={(out / vq_run / 'export' / 'vqgan').resolve()}",
                 f"text.path={(out / 'clap' / 'export' / 'text_encoder').resolve()}"],
         "melgan": [],
     }

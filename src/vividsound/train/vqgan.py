@@ -10,10 +10,17 @@ Generator loss per batch::
 The patch discriminator trains with the hinge loss from ``loss.disc_start`` on (SpecVQGAN: step 30,001);
 before that the adversarial part is exactly zero. Codebook usage and perplexity are logged, unused codes are
 revived every ``loss.revive_every`` steps, and a NaN/inf loss stops the run with one line.
+
+Fine-tuning: ``init_from`` starts from a trained VQGAN; ``train_parts: decoder`` freezes its encoder and
+codebook (no gradient, no EMA update, no revival), so every code grid it made (a GPT's training data) still
+means the same sound and only the decoder learns. ``min_crop_frames`` draws each step's crop length from
+whole columns between it and ``data.crop_frames`` (the decoder's group norms see the whole grid, so it must
+train on the grid lengths it will decode).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +29,7 @@ import torch
 import torch.nn as nn
 
 from vividsound.audio import griffin_lim
-from vividsound.checkpoint import save_component
+from vividsound.checkpoint import load_component, save_component
 from vividsound.errors import ConfigError
 from vividsound.losses.gan import adaptive_weight, hinge_d_loss, hinge_g_loss
 from vividsound.losses.perceptual import PerceptualLoss
@@ -54,6 +61,13 @@ class VQGANStageConfig:
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)  # patch discriminator
     loss: VQGANLossConfig = field(default_factory=VQGANLossConfig)  # loss weights and schedule
     train: TrainConfig = field(default_factory=TrainConfig)  # optimisation and logging
+    init_from: str = ""  # a VQGAN component folder (e.g. src/vividsound/default_model/vqgan) that starts this run
+    train_parts: str = "all"  # "all" | "decoder": encoder and codebook frozen (needs init_from; codes keep meaning)
+    min_crop_frames: int = 0  # > 0: each step's crop is a whole number of columns in [this, data.crop_frames]
+
+
+TRAIN_PARTS = ("all", "decoder")
+_CROP_STREAM = 2**31 - 1  # the micro-batch slot of batch_rng used for the crop-length draw (micro-batches are 0..)
 
 
 class VQGANStage(Stage):
@@ -67,6 +81,14 @@ class VQGANStage(Stage):
         if cfg.data.crop_frames % t:
             raise ConfigError(f"data.crop_frames={cfg.data.crop_frames} must be a multiple of the VQGAN's time "
                               f"down-sampling {t}")
+        if cfg.min_crop_frames and (cfg.min_crop_frames % t or not 0 < cfg.min_crop_frames <= cfg.data.crop_frames):
+            raise ConfigError(f"min_crop_frames={cfg.min_crop_frames}: allowed 0 (off) or a multiple of {t} from "
+                              f"{t} to data.crop_frames={cfg.data.crop_frames}")
+        if cfg.train_parts not in TRAIN_PARTS:
+            raise ConfigError(f"train_parts={cfg.train_parts!r}; allowed: {', '.join(TRAIN_PARTS)}")
+        if cfg.train_parts == "decoder" and not cfg.init_from:
+            raise ConfigError("train_parts=decoder freezes a trained encoder and codebook: set init_from to a "
+                              "VQGAN component folder")
         mel = cfg.model.mel
         # The perceptual loss is built before anything heavy so a missing tagger fails first.
         self.perceptual = None
@@ -80,12 +102,40 @@ class VQGANStage(Stage):
                                    rank=d.rank, world=d.world, progress=self.tc.progress, barrier=d.barrier)
         torch.manual_seed(self.tc.seed)
         self.model = VQGAN(cfg.model)
+        if cfg.init_from:
+            self._init_from(cfg.init_from)
+        self.frozen = cfg.train_parts == "decoder"
+        if self.frozen:
+            self.model.encoder.requires_grad_(False)
+            self.model.quantizer.requires_grad_(False)
         self.disc = PatchDiscriminator(cfg.discriminator)
         self.net = self.wrap(self.model)
         self.dnet = self.wrap(self.disc)
         self.add_optimizer("vqgan", self.model.parameters(), betas=(0.5, 0.9))
         self.add_optimizer("disc", self.disc.parameters(), lr=self.tc.lr * lc.disc_lr_ratio, betas=(0.5, 0.9))
         self.order = BatchOrder(len(self.train_items), self.tc.seed, d.rank, d.world)
+
+    def _init_from(self, folder: str) -> None:
+        """Start from a trained VQGAN; its architecture and mel must match ``model`` (the decode-time
+        ``decode_norm_columns`` may differ)."""
+        src = load_component(folder, "VQGAN")
+        want = dataclasses.replace(self.cfg.model, decode_norm_columns=0)
+        got = dataclasses.replace(src.config, decode_norm_columns=0)
+        diff = [f"{f.name}: {getattr(got, f.name)} (init_from) vs {getattr(want, f.name)} (config)"
+                for f in dataclasses.fields(want) if getattr(got, f.name) != getattr(want, f.name)]
+        if diff:
+            raise ConfigError(f"init_from={folder} does not match this VQGAN: " + "; ".join(diff))
+        self.model.load_state_dict({k: v.float() for k, v in src.state_dict().items()})
+
+    def crop_frames(self, step: int) -> int:
+        """This step's crop length: ``data.crop_frames``, or a seeded draw of whole columns from
+        ``min_crop_frames`` up (the same on every rank, so the batch shapes agree)."""
+        hi, lo = self.cfg.data.crop_frames, self.cfg.min_crop_frames
+        if not lo or lo == hi:
+            return hi
+        t = self.cfg.model.downsample[1]
+        rng = batch_rng(self.tc.seed, 0, step, _CROP_STREAM)
+        return int(rng.integers(lo // t, hi // t + 1)) * t
 
     def _nll(self, x: torch.Tensor, recon: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         lc, std = self.cfg.loss, self.cfg.model.norm_std
@@ -101,6 +151,10 @@ class VQGANStage(Stage):
         lc, tc = self.cfg.loss, self.tc
         self.net.train()
         self.dnet.train()
+        if self.frozen:  # no dropout in the encoder, no EMA update or usage count in the codebook
+            self.model.encoder.eval()
+            self.model.quantizer.eval()
+        frames = self.crop_frames(self.step)
         disc_on = self.step >= lc.disc_start
         logs: dict[str, float] = {}
         fakes, reals = [], []
@@ -111,8 +165,8 @@ class VQGANStage(Stage):
         for micro in range(tc.grad_accum):
             idx = self.order.next(tc.batch_size)
             rng = batch_rng(tc.seed, self.dist.rank, self.step, micro)
-            x = mel_batch(self.cache, [self.train_items[i] for i in idx], self.cfg.data.crop_frames,
-                          self.cfg.model.mel, rng).mel.to(self.device)
+            x = mel_batch(self.cache, [self.train_items[i] for i in idx], frames, self.cfg.model.mel,
+                          rng).mel.to(self.device)
             with self.no_sync(self.net, micro), self.autocast():
                 out = self.net(x)
                 nll, parts = self._nll(x, out.recon)
@@ -150,7 +204,7 @@ class VQGANStage(Stage):
                 warnings.simplefilter("ignore", UserWarning)
                 self.schedulers["disc"].step()
         self._sync_codebook()
-        if lc.revive_every and (self.step + 1) % lc.revive_every == 0:
+        if lc.revive_every and not self.frozen and (self.step + 1) % lc.revive_every == 0:
             with torch.no_grad():
                 z = self.model.encoder(self.model.normalize(reals[-1])[:, None])  # (B, C, h, w)
                 flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
@@ -158,13 +212,14 @@ class VQGANStage(Stage):
                 logs["train/revived"] = float(self.model.quantizer.revive_dead_codes(flat, g))
             self._broadcast_codebook()
         logs["train/disc_on"] = float(disc_on)
+        logs["train/crop_frames"] = float(frames)
         return logs
 
     @torch.no_grad()
     def _sync_codebook(self) -> None:
         """Under DDP, make the codebook state global: EMA statistics averaged over ranks (the codebook is
         recomputed from them as the quantiser does), last-use steps maximised. (A no-op on one process.)"""
-        if self.dist.world == 1:
+        if self.dist.world == 1 or self.frozen:
             return
         import torch.distributed as dist
 
