@@ -29,7 +29,8 @@ def test_context_zero_is_the_plain_path_and_shapes_hold():
 @pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "vqgan" / "model.safetensors").is_file(), reason="no shipped VQGAN")
 def test_shipped_vqgan_codes_silence_without_edge_clicks():
     """The bug this fixes: the default VQGAN codes a silent clip's first and last 3 columns with edge-only codes
-    that decode as bright clicks (mel 6 dB and more above silence); with 4 columns of context they do not."""
+    that decode as bright clicks (with phase 3's decoder, > 3 nats above silence; the fine-tuned decoder of
+    session 9 renders them softer, +3.4 and +2.0 nats); with 4 columns of context they do not."""
     vq = load_component(DEFAULT_MODEL_DIR / "vqgan", "VQGAN").float().eval()
     t = vq.frames_per_column
     mel = torch.full((1, 80, 20 * t), vq.config.mel.silence_db)
@@ -41,5 +42,5 @@ def test_shipped_vqgan_codes_silence_without_edge_clicks():
     middle = float(old[8 * t : 12 * t].mean())
     assert not torch.equal(plain[0, :, 0], plain[0, :, 10]) and not torch.equal(plain[0, :, -1], plain[0, :, 10])
     assert torch.equal(ctx[0, :, 0], ctx[0, :, 10]) and torch.equal(ctx[0, :, -1], ctx[0, :, 10])
-    assert float(old[:4].max()) > middle + 3 and float(old[-4:].max()) > middle + 3  # the clicks
+    assert float(old[:4].max()) > middle + 1.5 and float(old[-4:].max()) > middle + 1.5  # the clicks
     assert float((level - middle).abs().max()) < 1.0  # flat silence, edges included
