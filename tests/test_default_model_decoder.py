@@ -58,7 +58,8 @@ def test_quieter_input_decodes_quieter(shipped_vqgan):
     phase-3 decoder at 4 s: 0.05). The codec keeps a lone sound's absolute level only weakly: the encoder's
     group norms also take whole-grid statistics (docs/MODEL_CARD.md)."""
     for seconds in (4, 10):
-        assert _peak_after_coding(shipped_vqgan, seconds, -6.0) - _peak_after_coding(shipped_vqgan, seconds, -26.0) > 0.25
+        loud, quiet = (_peak_after_coding(shipped_vqgan, seconds, g) for g in (-6.0, -26.0))
+        assert loud - quiet > 0.25, (seconds, loud, quiet)
 
 
 def test_a_span_leaves_grids_shorter_than_it_alone(shipped_vqgan):

@@ -2,14 +2,15 @@
 
 tagger -> vqgan (perceptual loss on the tagger) [-> vqgan_decoder (the same VQGAN with its encoder and
 codebook frozen, its decoder fine-tuned on grids of up to 10 s)] -> clap -> gpt (on the VQGAN's codes,
-conditioned on the CLAP-tuned text encoder) -> gpt_full (the same GPT fine-tuned on whole clips from their start, so every
-position up to 10 s is trained and a caption's "then" lines up with time) [-> gpt_gpu -> gpt_gpu_tail]
-[-> melgan], each with ``configs/default/STAGE.yaml``, all sharing one cache. ``vqgan_decoder`` and
-``gpt_full`` run when the config folder has their YAML; the GPT stages and the pipeline use the fine-tuned
-decoder's VQGAN when there is one (its codes are the vqgan stage's). The GPU phase (``--gpu-phase``; by
-default only when training on CUDA) writes a codes pack of every clip once (``OUT/pack/codes.npz``), then
-trains ``gpt_gpu`` (from ``gpt_full``'s GPT, for ``train.max_minutes``) and ``gpt_gpu_tail`` (from
-``gpt_gpu``'s best GPT, a lower learning rate): the recipe of the shipped model's phase 3.
+conditioned on the CLAP-tuned text encoder) -> gpt_full (the same GPT fine-tuned on whole clips from their
+start, so every position up to 10 s is trained and a caption's "then" lines up with time) [-> gpt_gpu ->
+gpt_gpu_tail] [-> melgan], each with ``configs/default/STAGE.yaml``, all sharing one cache.
+``vqgan_decoder`` and ``gpt_full`` run when the config folder has their YAML; the GPT stages and the
+pipeline use the fine-tuned decoder's VQGAN when there is one (its codes are the vqgan stage's). The GPU
+phase (``--gpu-phase``; by default only when training on CUDA) writes a codes pack of every clip once
+(``OUT/pack/codes.npz``), then trains ``gpt_gpu`` (from ``gpt_full``'s GPT, for ``train.max_minutes``) and
+``gpt_gpu_tail`` (from ``gpt_gpu``'s best GPT, a lower learning rate): the recipe of the shipped model's
+phase 3.
 Stage by stage resumable: a finished stage (``OUT/STAGE/DONE``) is skipped, an interrupted one resumes
 from its last checkpoint. ``OUT/stages.json`` records each stage's wall time, device and steps; the
 result is the pipeline folder ``OUT/pipeline``: a copy of the last GPT run's export, its GPT replaced by
@@ -28,7 +29,8 @@ from pathlib import Path
 from vividsound.errors import ConfigError
 
 ORDER = ("tagger", "vqgan", "vqgan_decoder", "clap", "gpt", "gpt_full", "gpt_gpu", "gpt_gpu_tail", "melgan")
-KIND = {"vqgan_decoder": "vqgan", "gpt_full": "gpt", "gpt_gpu": "gpt", "gpt_gpu_tail": "gpt"}  # later phases of another stage's trainer
+# later phases of another stage's trainer
+KIND = {"vqgan_decoder": "vqgan", "gpt_full": "gpt", "gpt_gpu": "gpt", "gpt_gpu_tail": "gpt"}
 GPU_PHASE = ("gpt_gpu", "gpt_gpu_tail")
 
 
