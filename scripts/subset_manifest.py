@@ -16,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+from vividsound.checkpoint import atomic_write_bytes
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -41,9 +43,7 @@ def main() -> int:
               f"{sorted(missing)[0]}", file=sys.stderr)
         return 2
     out = Path(a.out)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(keep) + "\n")
-    tmp.replace(out)
+    atomic_write_bytes(out, ("\n".join(keep) + "\n").encode("utf-8"))
     print(f"wrote {out}: {len(found)} training items + {len(keep) - len(found)} validation items")
     return 0
 
