@@ -52,6 +52,27 @@ def test_default_gpu_phase_configs_are_the_shipped_phase_3_runs():
     assert same == g
 
 
+def test_default_phase_4_config_is_the_shipped_phase_4_run():
+    """gpt_gpu_focus = gpt_gpu at lr 1e-4 for 5 min (the shipped lr1 run) on the loudness supplement + 20,000
+    other clips (benchmarks/results/gpt-gpu-h200-2026-11-27-phase4)."""
+    import dataclasses
+
+    from vividsound.train.gpt import SubsetConfig
+
+    g = load_stage_config("gpt", CONFIGS / "default" / "gpt_gpu.yaml")
+    f = load_stage_config("gpt", CONFIGS / "default" / "gpt_gpu_focus.yaml")
+    assert (f.train.lr, f.train.max_minutes, f.train.seed, f.train.warmup_steps) == (0.0001, 5.0, 4, 200)
+    assert f.train_subset == SubsetConfig(relations=("loud_quiet", "quiet_loud_same", "loud_quiet_same"),
+                                          others=20000, seed=0)
+    same = dataclasses.replace(f, train_subset=g.train_subset,
+                               train=dataclasses.replace(f.train, lr=g.train.lr, max_minutes=g.train.max_minutes))
+    assert same == g
+    # the relations are those of the corpus builder's loudness supplement
+    from vividsound.data.builder import BuildConfig
+
+    assert set(f.train_subset.relations) == {r for r, _ in BuildConfig(out="x").supplement}
+
+
 def test_paper_sizes():
     vq = load_stage_config("vqgan", CONFIGS / "paper" / "vqgan.yaml")
     assert vq.model.mel.n_mels == 80 and vq.model.downsample == (16, 16)
@@ -112,6 +133,8 @@ def _tiny_configs(cdir, tiny_bert_dir, gpu=True):
                       "lead_silence_seconds=[0.1,0.3]", "train.val_every=2", "train.max_minutes=5.0", "export.fp16=true"]
         write("gpt_gpu", long + ["train.steps=4", "train.lr=0.001"])  # validated at steps 2 and 4
         write("gpt_gpu_tail", long + ["train.steps=3", "train.lr=0.0005", "train.seed=5"])
+        write("gpt_gpu_focus", long + ["train.steps=3", "train.lr=0.0001", "train_subset.relations=[sweep]",
+                                       "train_subset.others=2"])
 
 
 def test_train_default_runs_every_stage_and_resumes(corpus, tiny_bert_dir, tmp_path, capsys):
@@ -160,13 +183,13 @@ def test_default_configs_ship_inside_the_package():
 
 
 def test_train_default_gpu_phase_writes_a_pack_and_continues_from_the_best_gpt(corpus, tiny_bert_dir, tmp_path,
-                                                                                 monkeypatch):
-    """--gpu-phase on: pack of every clip, gpt_gpu from gpt_full's GPT, gpt_gpu_tail from gpt_gpu's best GPT,
-    and the pipeline holds gpt_gpu_tail's best GPT (here on the CPU, with a few steps)."""
+                                                                                 monkeypatch, capsys):
+    """--gpu-phase on: pack of every clip (with relations), gpt_gpu from gpt_full's GPT, gpt_gpu_tail from
+    gpt_gpu's best GPT, gpt_gpu_focus from gpt_gpu_tail's best GPT on a subset of the pack, and the pipeline
+    holds gpt_gpu_focus's best GPT in fp16 (here on the CPU, with a few steps)."""
     from safetensors.torch import load_file
 
     from vividsound.pipeline import TextToSound
-    from vividsound.train import default_cli
     from vividsound.train.codepack import CodePack
     from vividsound.train.default_cli import best_gpt, train_default
 
@@ -177,8 +200,8 @@ def test_train_default_gpu_phase_writes_a_pack_and_continues_from_the_best_gpt(c
     train_default(corpus.parent, out, device="cpu", configs=cdir, stop_after="gpt_full")
     with pytest.raises(ConfigError, match="not part of this run"):
         train_default(corpus.parent, out, device="cpu", configs=cdir, stop_after="gpt_gpu")
-    # make gpt_gpu's best validation fall before its last step, so "best" is a real choice
-    losses = iter([0.5, 0.9, 0.7, 0.6, 0.8])  # gpt_gpu: steps 2, 4; gpt_gpu_tail: steps 2, 3 (+ spare)
+    # make the best validation fall before the last step in gpt_gpu and gpt_gpu_focus, so "best" is a real choice
+    losses = iter([0.5, 0.9, 0.7, 0.6, 0.4, 0.8])  # gpt_gpu: steps 2, 4; gpt_gpu_tail: 2, 3; gpt_gpu_focus: 2, 3
     from vividsound.train.gpt import GPTStage
 
     real = GPTStage.validate
@@ -189,31 +212,39 @@ def test_train_default_gpu_phase_writes_a_pack_and_continues_from_the_best_gpt(c
         return m
 
     monkeypatch.setattr(GPTStage, "validate", fake_validate)
+    capsys.readouterr()
     pipe = train_default(corpus.parent, out, device="cpu", configs=cdir, gpu_phase="on")
     rec = json.loads((out / "stages.json").read_text())
     assert rec["pack"]["done"] and rec["pack"]["bytes"] == (out / "pack" / "codes.npz").stat().st_size
-    assert all(rec[s]["done"] for s in ("gpt_gpu", "gpt_gpu_tail"))
+    assert all(rec[s]["done"] for s in ("gpt_gpu", "gpt_gpu_tail", "gpt_gpu_focus"))
     pack = CodePack.read(out / "pack" / "codes.npz")
     assert len(pack.items) > 0 and any(pack.leads)
+    n_train = len(pack.split("train"))
+    n_sweep = sum(1 for it in pack.split("train") if it.meta.get("relation") == "sweep")
+    assert 0 < n_sweep < n_train - 2
     g = yaml.safe_load((out / "gpt_gpu" / "config.yaml").read_text())
     t = yaml.safe_load((out / "gpt_gpu_tail" / "config.yaml").read_text())
+    f = yaml.safe_load((out / "gpt_gpu_focus" / "config.yaml").read_text())
     assert g["init_from"] == str((out / "gpt_full" / "export" / "gpt").resolve())
-    assert g["pack"] == t["pack"] == str((out / "pack" / "codes.npz").resolve()) and g["resident"]
+    assert g["pack"] == t["pack"] == f["pack"] == str((out / "pack" / "codes.npz").resolve()) and g["resident"]
     assert best_gpt(out / "gpt_gpu") == out / "gpt_gpu" / "best" / "gpt"  # step 2 (0.5) beat step 4 (0.9)
     assert t["init_from"] == str((out / "gpt_gpu" / "best" / "gpt").resolve())
     assert (t["train"]["lr"], t["train"]["seed"]) == (0.0005, 5)
-    # gpt_gpu_tail: step 2 scored 0.7, step 3 0.6 -> its export (last step) is the best and is the pipeline's
+    # gpt_gpu_tail: step 2 scored 0.7, step 3 0.6 -> its export (last step) is the best; phase 4 starts there
     assert best_gpt(out / "gpt_gpu_tail") == out / "gpt_gpu_tail" / "export" / "gpt"
-    assert (pipe / "gpt" / "model.safetensors").read_bytes() == (
-        out / "gpt_gpu_tail" / "export" / "gpt" / "model.safetensors").read_bytes()
-    assert rec["pipeline_gpt"] == str(out / "gpt_gpu_tail" / "export" / "gpt")
-    assert TextToSound.from_pretrained(pipe)("a low tone hums", duration=0.1).waveform.shape[1] == round(0.1 * 22050)
-    # a pipeline whose last phase's best step came before its end gets that step's GPT, in fp16
-    default_cli._replace_gpt(pipe / "gpt", out / "gpt_gpu" / "best" / "gpt")
+    assert f["init_from"] == str((out / "gpt_gpu_tail" / "export" / "gpt").resolve())
+    assert f["train_subset"] == {"relations": ["sweep"], "others": 2, "seed": 0} and f["train"]["lr"] == 0.0001
+    assert f"train_subset keeps {n_sweep + 2} of {n_train} training items" in capsys.readouterr().err
+    # gpt_gpu_focus: step 2 scored 0.4, step 3 0.8 -> the pipeline holds its step-2 GPT, in fp16
+    assert best_gpt(out / "gpt_gpu_focus") == out / "gpt_gpu_focus" / "best" / "gpt"
+    assert rec["pipeline_gpt"] == str(out / "gpt_gpu_focus" / "best" / "gpt")
     w = load_file(str(pipe / "gpt" / "model.safetensors"))
-    ref = load_file(str(out / "gpt_gpu" / "best" / "gpt" / "model.safetensors"))
+    ref = load_file(str(out / "gpt_gpu_focus" / "best" / "gpt" / "model.safetensors"))
+    last = load_file(str(out / "gpt_gpu_focus" / "export" / "gpt" / "model.safetensors"))
     assert all(v.dtype == torch.float16 for v in w.values() if v.is_floating_point())
     assert all(torch.equal(w[k], ref[k].half()) for k in ref)
+    assert not all(torch.equal(w[k], last[k]) for k in last)
+    assert TextToSound.from_pretrained(pipe)("a low tone hums", duration=0.1).waveform.shape[1] == round(0.1 * 22050)
 
 
 def test_train_default_gpu_phase_needs_gpt_full(corpus, tiny_bert_dir, tmp_path):

@@ -127,6 +127,53 @@ def test_max_minutes_ends_the_run_and_the_schedule(packed, tmp_path):
         TrainConfig(max_minutes=-1)
 
 
+def test_train_subset_keeps_every_related_item_and_a_seeded_draw_of_the_rest():
+    from types import SimpleNamespace
+
+    from vividsound.errors import ConfigError
+    from vividsound.train.gpt import SubsetConfig, select_subset
+
+    items = [SimpleNamespace(id=f"i{k}", meta={"relation": "loud"} if k % 5 == 0 else {}) for k in range(50)]
+    assert select_subset(items, SubsetConfig(), "m") is items  # the default: the whole split
+    a = select_subset(items, SubsetConfig(relations=("loud",), others=7, seed=1), "m")
+    assert len(a) == 10 + 7 and [it.id for it in a] == [it.id for it in items if it in a]  # original order
+    assert all(it in a for it in items if it.meta.get("relation") == "loud")
+    assert [it.id for it in a] == [it.id for it in select_subset(items, SubsetConfig(("loud",), 7, 1), "m")]
+    assert [it.id for it in a] != [it.id for it in select_subset(items, SubsetConfig(("loud",), 7, 2), "m")]
+    assert len(select_subset(items, SubsetConfig(("loud",), 1000, 0), "m")) == 50  # fewer others than asked: all
+    assert len(select_subset(items, SubsetConfig(others=3), "m")) == 3  # no relations: a plain random subset
+    with pytest.raises(DataError, match=r"train_subset.relations=\['quiet'\]: no training item of m"):
+        select_subset(items, SubsetConfig(relations=("quiet",), others=3), "m")
+    with pytest.raises(ConfigError, match="train_subset.others=-2"):
+        select_subset(items, SubsetConfig(others=-2), "m")
+    with pytest.raises(ConfigError, match="needs train_subset.others"):
+        select_subset(items, SubsetConfig(relations=("loud",)), "m")
+
+
+def test_train_subset_from_a_pack_and_from_the_manifest_agree(packed, tmp_path, capsys):
+    """The pack records each item's meta.relation, so a run reading the pack trains on the same subset as a
+    run reading the manifest."""
+    path, writer, base = packed
+    pack = CodePack.read(path)
+    rel = {it.id: it.meta.get("relation") for it in pack.items}
+    assert rel == {it.id: it.meta.get("relation") for it in writer.train_items + writer.val_items}
+    assert {r for r in rel.values()} == {"sweep", None}  # the tiny corpus's chirps
+    sub = ["train_subset.relations=[sweep]", "train_subset.others=3", "train_subset.seed=0"]
+    over = [o for o in base if not o.startswith(("data.manifest=", "data.cache_dir="))]
+    from_pack = GPTStage(load_stage_config("gpt", None, over + [f"pack={path}"] + sub), tmp_path / "p", Dist())
+    from_pack.setup()
+    from_manifest = GPTStage(load_stage_config("gpt", None, base + sub), tmp_path / "m", Dist())
+    from_manifest.setup()
+    ids = [it.id for it in from_pack.train_items]
+    n_sweep = sum(1 for it in writer.train_items if it.meta.get("relation") == "sweep")
+    assert ids == [it.id for it in from_manifest.train_items] and len(ids) == n_sweep + 3
+    assert len(from_pack.val_items) == len(writer.val_items)  # validation is never subset
+    assert f"train_subset keeps {n_sweep + 3} of {len(writer.train_items)} training items" in capsys.readouterr().err
+    with pytest.raises(DataError, match="no training item"):
+        GPTStage(load_stage_config("gpt", None, over + [f"pack={path}", "train_subset.relations=[loud]",
+                                                        "train_subset.others=1"]), tmp_path / "q", Dist()).setup()
+
+
 def test_bad_packs_fail_with_one_line(packed, tmp_path):
     from vividsound.errors import ConfigError
 

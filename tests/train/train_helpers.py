@@ -32,8 +32,10 @@ def _clip(kind: str, rng: np.random.Generator, seconds: float) -> np.ndarray:
     return (0.3 * x).astype(np.float32)
 
 
-def write_corpus(folder: Path, n_train: int = 16, n_val: int = 4, seconds: float = 1.0, seed: int = 0) -> Path:
-    """A manifest with ``n_train`` + ``n_val`` clips (cycling through the kinds); returns its path."""
+def write_corpus(folder: Path, n_train: int = 16, n_val: int = 4, seconds: float = 1.0, seed: int = 0,
+                 relations: dict[str, str] | None = None) -> Path:
+    """A manifest with ``n_train`` + ``n_val`` clips (cycling through the kinds); returns its path.
+    ``relations`` maps a kind to the ``meta.relation`` its items get (as the corpus builder's mixtures have)."""
     rng = np.random.default_rng(seed)
     (folder / "audio").mkdir(parents=True, exist_ok=True)
     lines = []
@@ -44,7 +46,8 @@ def write_corpus(folder: Path, n_train: int = 16, n_val: int = 4, seconds: float
         sf.write(folder / rel, _clip(kind, rng, seconds * rng.uniform(0.7, 1.3)), SR)
         tags, caps = KINDS[kind]
         lines.append({"id": f"{kind}_{i}", "audio": rel, "captions": caps, "tags": tags,
-                      "split": "train" if i < n_train else "val", "source": "test", "licence": "CC0-1.0"})
+                      "split": "train" if i < n_train else "val", "source": "test", "licence": "CC0-1.0",
+                      **({"meta": {"relation": relations[kind]}} if kind in (relations or {}) else {})})
     path = folder / "manifest.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return path
@@ -52,7 +55,7 @@ def write_corpus(folder: Path, n_train: int = 16, n_val: int = 4, seconds: float
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory) -> Path:
-    return write_corpus(tmp_path_factory.mktemp("corpus"))
+    return write_corpus(tmp_path_factory.mktemp("corpus"), relations={"chirp": "sweep"})
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """Codes packs: everything the GPT stage reads from a corpus, in one compressed file.
 
 A pack holds, for every training item and the validation items, the VQGAN code grid the GPT stage would
-compute from the audio, the item's captions, its length in mel frames, and (when the config uses
+compute from the audio, the item's captions, its length in mel frames, its ``meta.relation`` when the
+manifest gives one (for ``train_subset``), and (when the config uses
 ``lead_silence``) one leading-silence variant of the grid, coded from the shifted log-mel. With
 ``pack=FILE`` the GPT stage needs no manifest, audio or mel cache: the file can be carried to a GPU
 machine that has none of them (the default corpus packs into about 10 MB; its audio is 6 GB).
@@ -71,7 +72,8 @@ class CodePack:
                 or int(offsets[-1]) != codes.shape[1] or np.any(np.diff(offsets) < 0):
             raise DataError(f"codes pack {p} is inconsistent (codes {codes.shape}, {len(rows)} items, "
                             f"{offsets.shape[0]} offsets)")
-        items = [ManifestItem(id=m["id"], audio="", captions=list(m["captions"]), split=m["split"]) for m in rows]
+        items = [ManifestItem(id=m["id"], audio="", captions=list(m["captions"]), split=m["split"],
+                              meta={"relation": m["relation"]} if "relation" in m else {}) for m in rows]
         return cls(meta, codes, offsets, items, str(p))
 
     def lead(self, item_id: str) -> int:
@@ -110,8 +112,10 @@ def write_pack(path: str | Path, meta: dict[str, Any], items: list[ManifestItem]
         if lg is not None:
             parts.append(lg.numpy())
         offsets.append(offsets[-1] + (lg.shape[1] if lg is not None else 0))
+        relation = (it.meta or {}).get("relation")
         rows_meta.append({"id": it.id, "split": it.split, "captions": list(it.captions), "frames": int(n),
-                          **({"lead": int(lead)} if lg is not None else {})})
+                          **({"lead": int(lead)} if lg is not None else {}),
+                          **({"relation": str(relation)} if relation else {})})
     codes = np.concatenate(parts, axis=1)
     if codes.min() < 0 or codes.max() > np.iinfo(np.uint16).max:
         raise DataError("codes out of the uint16 range")

@@ -4,13 +4,15 @@ tagger -> vqgan (perceptual loss on the tagger) [-> vqgan_decoder (the same VQGA
 codebook frozen, its decoder fine-tuned on grids of up to 10 s)] -> clap -> gpt (on the VQGAN's codes,
 conditioned on the CLAP-tuned text encoder) -> gpt_full (the same GPT fine-tuned on whole clips from their
 start, so every position up to 10 s is trained and a caption's "then" lines up with time) [-> gpt_gpu ->
-gpt_gpu_tail] [-> melgan], each with ``configs/default/STAGE.yaml``, all sharing one cache.
+gpt_gpu_tail -> gpt_gpu_focus] [-> melgan], each with ``configs/default/STAGE.yaml``, all sharing one cache.
 ``vqgan_decoder`` and ``gpt_full`` run when the config folder has their YAML; the GPT stages and the
 pipeline use the fine-tuned decoder's VQGAN when there is one (its codes are the vqgan stage's). The GPU
 phase (``--gpu-phase``; by default only when training on CUDA) writes a codes pack of every clip once
 (``OUT/pack/codes.npz``), then trains ``gpt_gpu`` (from ``gpt_full``'s GPT, for ``train.max_minutes``) and
 ``gpt_gpu_tail`` (from ``gpt_gpu``'s best GPT, a lower learning rate): the recipe of the shipped model's
-phase 3.
+phase 3; then ``gpt_gpu_focus`` (from ``gpt_gpu_tail``'s best GPT, on the pack's loudness supplement plus
+20,000 other clips, lr 1e-4): the shipped model's phase 4. ``gpt_gpu_focus`` runs when the config folder
+has its YAML.
 Stage by stage resumable: a finished stage (``OUT/STAGE/DONE``) is skipped, an interrupted one resumes
 from its last checkpoint. ``OUT/stages.json`` records each stage's wall time, device and steps; the
 result is the pipeline folder ``OUT/pipeline``: a copy of the last GPT run's export, its GPT replaced by
@@ -28,10 +30,12 @@ from pathlib import Path
 
 from vividsound.errors import ConfigError
 
-ORDER = ("tagger", "vqgan", "vqgan_decoder", "clap", "gpt", "gpt_full", "gpt_gpu", "gpt_gpu_tail", "melgan")
+ORDER = ("tagger", "vqgan", "vqgan_decoder", "clap", "gpt", "gpt_full", "gpt_gpu", "gpt_gpu_tail", "gpt_gpu_focus",
+         "melgan")
 # later phases of another stage's trainer
-KIND = {"vqgan_decoder": "vqgan", "gpt_full": "gpt", "gpt_gpu": "gpt", "gpt_gpu_tail": "gpt"}
-GPU_PHASE = ("gpt_gpu", "gpt_gpu_tail")
+KIND = {"vqgan_decoder": "vqgan", "gpt_full": "gpt", "gpt_gpu": "gpt", "gpt_gpu_tail": "gpt", "gpt_gpu_focus": "gpt"}
+GPU_PHASE = ("gpt_gpu", "gpt_gpu_tail", "gpt_gpu_focus")
+PREVIOUS = {"gpt_gpu": "gpt_full", "gpt_gpu_tail": "gpt_gpu", "gpt_gpu_focus": "gpt_gpu_tail"}  # init_from
 
 
 def default_config_dir() -> Path:
@@ -50,8 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override one stage's config, e.g. --set gpt.train.steps=100 (repeatable)")
     parser.add_argument("--stop-after", choices=ORDER, default=None, help="stop after this stage")
     parser.add_argument("--gpu-phase", choices=["auto", "on", "off"], default="auto",
-                        help="run the GPU phase of the GPT (gpt_gpu, gpt_gpu_tail: whole clips from a codes pack, "
-                             "batch 128, for train.max_minutes each); auto = only when training on CUDA")
+                        help="run the GPU phase of the GPT (gpt_gpu, gpt_gpu_tail, gpt_gpu_focus: whole clips from a "
+                             "codes pack, batch 128, for train.max_minutes each); auto = only when training on CUDA")
 
 
 def _stage_overrides(overrides: list[str]) -> dict[str, list[str]]:
@@ -138,6 +142,7 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
     if gpu and not full:
         raise ConfigError(f"the GPU phase starts from gpt_full's GPT: no gpt_full.yaml in {cdir}")
     optional = {"melgan": melgan, "gpt_full": full, "gpt_gpu": gpu, "gpt_gpu_tail": gpu,
+                "gpt_gpu_focus": gpu and (cdir / "gpt_gpu_focus.yaml").is_file(),
                 "vqgan_decoder": (cdir / "vqgan_decoder.yaml").is_file()}
     stages = [s for s in ORDER if optional.get(s, True)]
     if stop_after is not None and stop_after not in stages:
@@ -169,7 +174,7 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
             print(f"[train-default] {s}: done already, skipping")
         else:
             if s in GPU_PHASE:  # known only once the previous phase has finished
-                prev = out / ("gpt_full" if s == "gpt_gpu" else "gpt_gpu")
+                prev = out / PREVIOUS[s]
                 links[s] = links["gpt"] + [f"init_from={best_gpt(prev).resolve()}"]
                 if s == "gpt_gpu":
                     _write_pack(cdir, out, common + links[s] + per[s], record, record_path, device)

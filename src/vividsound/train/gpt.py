@@ -22,6 +22,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import random
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -71,6 +73,41 @@ class ExportConfig:
 
 
 @dataclass(frozen=True)
+class SubsetConfig:
+    """Train on part of the training split: every item whose ``meta.relation`` is in ``relations``, plus
+    ``others`` of the rest drawn with ``seed`` (the default model's phase 4: the loudness supplement plus
+    20,000 other clips). ``others = -1`` (the default) keeps the whole split."""
+
+    relations: tuple[str, ...] = ()  # relations whose training items are all kept (meta.relation in the manifest)
+    others: int = -1  # how many other training items to keep, drawn with seed; -1 = every item (no subset)
+    seed: int = 0  # the draw of the others
+
+
+def select_subset(items: list, sc: SubsetConfig, where: str) -> list:
+    """The training items ``sc`` keeps, in their original order (all of them when ``sc.others == -1``).
+
+    Raises:
+        ConfigError: ``others`` below -1, or relations without ``others``.
+        DataError: no training item of ``where`` has one of the relations.
+    """
+    if sc.others < -1:
+        raise ConfigError(f"train_subset.others={sc.others}; allowed: -1 (every item) or a count >= 0")
+    if sc.others == -1:
+        if sc.relations:
+            raise ConfigError("train_subset.relations needs train_subset.others (how many other items to keep)")
+        return items
+    want = set(sc.relations)
+    focus = [i for i, it in enumerate(items) if (it.meta or {}).get("relation") in want]
+    if want and not focus:
+        raise DataError(f"train_subset.relations={sorted(want)}: no training item of {where} has one of them "
+                        f"(codes packs written before packs recorded relations have none: write the pack again)")
+    chosen = set(focus)
+    rest = [i for i in range(len(items)) if i not in chosen]
+    chosen.update(random.Random(sc.seed).sample(rest, min(sc.others, len(rest))))
+    return [it for i, it in enumerate(items) if i in chosen]
+
+
+@dataclass(frozen=True)
 class GPTStageConfig:
     data: DataConfig = field(default_factory=DataConfig)  # manifest and cache (crop_frames is not used here)
     vqgan: str = ""  # folder of the trained VQGAN component (its codes are the GPT's vocabulary)
@@ -86,6 +123,7 @@ class GPTStageConfig:
     sample_columns: int = 16  # columns generated for the TensorBoard sample at each validation
     pack: str = ""  # a codes pack (--write-pack) read instead of data.manifest: no audio or mel cache needed
     resident: bool = False  # with a pack: every code grid and caption feature on the training device
+    train_subset: SubsetConfig = field(default_factory=SubsetConfig)  # train on part of the split (phase 4)
     export: ExportConfig = field(default_factory=ExportConfig)  # pipeline export settings
     train: TrainConfig = field(default_factory=TrainConfig)  # optimisation and logging
 
@@ -151,13 +189,14 @@ class GPTStage(Stage):
         if cfg.pack:
             self.pack = CodePack.read(cfg.pack)
             self._check_pack(self.pack)
-            self.train_items = self.pack.split(cfg.data.train_split)
+            self.train_items = self._subset(self.pack.split(cfg.data.train_split), cfg.pack)
             self.val_items = self.pack.split(cfg.data.val_split, cfg.data.val_items)
             for split, got in ((cfg.data.train_split, self.train_items), (cfg.data.val_split, self.val_items)):
                 if not got:
                     raise DataError(f"codes pack {cfg.pack} has no items in split {split!r}")
         else:
             self.train_items, root = load_items(cfg.data, cfg.data.train_split)
+            self.train_items = self._subset(self.train_items, cfg.data.manifest)
             self.val_items, _ = load_items(cfg.data, cfg.data.val_split, limit=cfg.data.val_items)
             items = self.train_items + self.val_items
             mel = self.vq.config.mel
@@ -180,6 +219,13 @@ class GPTStage(Stage):
         if cfg.resident:
             self.resident_train = ResidentBatches(self, self.train_items, lead=bool(cfg.lead_silence))
             self.resident_val = ResidentBatches(self, self.val_items, lead=False)
+
+    def _subset(self, items: list, where: str) -> list:
+        """``train_subset`` applied to the training items (a line on stderr says how many it kept)."""
+        kept = select_subset(items, self.cfg.train_subset, where)
+        if kept is not items and self.dist.rank == 0:
+            print(f"vividsound: train_subset keeps {len(kept)} of {len(items)} training items", file=sys.stderr)
+        return kept
 
     def _init_from(self, folder: str) -> None:
         """Start from a trained GPT's weights; its shape and conditioning width must match this config."""
