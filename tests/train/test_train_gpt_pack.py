@@ -148,6 +148,9 @@ def test_train_subset_keeps_every_related_item_and_a_seeded_draw_of_the_rest():
         select_subset(items, SubsetConfig(others=-2), "m")
     with pytest.raises(ConfigError, match="needs train_subset.others"):
         select_subset(items, SubsetConfig(relations=("loud",)), "m")
+    with pytest.raises(ConfigError, match="keeps no training item"):
+        select_subset(items, SubsetConfig(others=0), "m")
+    assert len(select_subset(items, SubsetConfig(("loud",), 0, 0), "m")) == 10  # the relations alone
 
 
 def test_train_subset_from_a_pack_and_from_the_manifest_agree(packed, tmp_path, capsys):

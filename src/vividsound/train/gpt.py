@@ -87,7 +87,7 @@ def select_subset(items: list, sc: SubsetConfig, where: str) -> list:
     """The training items ``sc`` keeps, in their original order (all of them when ``sc.others == -1``).
 
     Raises:
-        ConfigError: ``others`` below -1, or relations without ``others``.
+        ConfigError: ``others`` below -1, relations without ``others``, or nothing kept.
         DataError: no training item of ``where`` has one of the relations.
     """
     if sc.others < -1:
@@ -104,6 +104,8 @@ def select_subset(items: list, sc: SubsetConfig, where: str) -> list:
     chosen = set(focus)
     rest = [i for i in range(len(items)) if i not in chosen]
     chosen.update(random.Random(sc.seed).sample(rest, min(sc.others, len(rest))))
+    if not chosen:
+        raise ConfigError("train_subset keeps no training item (others=0 and no relations)")
     return [it for i, it in enumerate(items) if i in chosen]
 
 
