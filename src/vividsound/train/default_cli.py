@@ -34,8 +34,8 @@ ORDER = ("tagger", "vqgan", "vqgan_decoder", "clap", "gpt", "gpt_full", "gpt_gpu
          "melgan")
 # later phases of another stage's trainer
 KIND = {"vqgan_decoder": "vqgan", "gpt_full": "gpt", "gpt_gpu": "gpt", "gpt_gpu_tail": "gpt", "gpt_gpu_focus": "gpt"}
-GPU_PHASE = ("gpt_gpu", "gpt_gpu_tail", "gpt_gpu_focus")
-PREVIOUS = {"gpt_gpu": "gpt_full", "gpt_gpu_tail": "gpt_gpu", "gpt_gpu_focus": "gpt_gpu_tail"}  # init_from
+# the GPU phase's stages, each starting from the best GPT of the stage named here
+PREVIOUS = {"gpt_gpu": "gpt_full", "gpt_gpu_tail": "gpt_gpu", "gpt_gpu_focus": "gpt_gpu_tail"}
 
 
 def default_config_dir() -> Path:
@@ -173,7 +173,7 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
         if (run / "DONE").is_file():
             print(f"[train-default] {s}: done already, skipping")
         else:
-            if s in GPU_PHASE:  # known only once the previous phase has finished
+            if s in PREVIOUS:  # a GPU-phase stage: init_from known only once the previous one has finished
                 prev = out / PREVIOUS[s]
                 links[s] = links["gpt"] + [f"init_from={best_gpt(prev).resolve()}"]
                 if s == "gpt_gpu":
