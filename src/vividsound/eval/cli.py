@@ -60,6 +60,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--probes-only", action="store_true", help="run only the probe set (needs --probes)")
     p.add_argument("--probe-duration", type=float, default=10.0,
                    help="seconds every probe is generated at (default 10, capped at the model's longest clip)")
+    p.add_argument("--prompt-set", nargs="?", const="default", default=None, metavar="FILE",
+                   help="run the everyday prompt set (default: the bundled one) judged by aiSFX class retrieval "
+                        "against real clips of --split, plus silence/cut statistics (docs/MODEL_CARD.md)")
+    p.add_argument("--prompt-set-references", action="store_true",
+                   help="with --prompt-set: score real reference clips of each prompt's sound instead of a model")
+    p.add_argument("--prompt-set-bank", default="heldout", choices=["heldout", "val", "test"],
+                   help="with --prompt-set: whose real clips judge the classes (default heldout: val and test, "
+                        "every clip no training stage saw)")
+    p.add_argument("--prompt-set-min-clips", type=int, default=2,
+                   help="with --prompt-set: a class needs this many real clips in the bank to be judged (default 2)")
+    p.add_argument("--prompt-set-all", action="store_true",
+                   help="with --prompt-set: generate every prompt, also those that give no number with this "
+                        "bank (default: only prompts with a judged class or a continuing/once shape)")
     p.add_argument("--retrieval", action="store_true",
                    help="evaluate the retrieval baseline (nearest training caption's clip) instead of the model")
     p.add_argument("--retrieval-captions", default="first", choices=["first", "all"],
@@ -183,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
                      temperature=args.temperature, cfg_scale=args.cfg_scale, batch_size=args.batch_size,
                      domain=args.domain, probes_per_type=args.probes_per_type, probe_duration=args.probe_duration,
                      vocoder=args.vocoder)
+    if args.prompt_set:
+        return _run_prompt_set(args)
     if args.probes_only:
         if not args.probes:
             raise InputError("--probes-only needs --probes DIR")
@@ -206,4 +221,51 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     print(f"wrote {out / 'report.json'}, {out / 'report.md'}, {out / 'spectrograms.png'} "
           f"({report['num_items']} items)")
+    return 0
+
+
+def _run_prompt_set(args: argparse.Namespace) -> int:
+    """``--prompt-set``: the everyday prompts, judged by aiSFX class retrieval and level statistics."""
+    from vividsound.data.manifest import read_manifest
+    from vividsound.eval.aisfx import load_aisfx
+    from vividsound.eval.promptset import load_prompt_set
+    from vividsound.eval.promptset_eval import evaluate_prompt_set, load_or_build_bank
+
+    items = load_prompt_set(None if args.prompt_set == "default" else args.prompt_set)
+    if args.max_items is not None:
+        if args.max_items < 1:
+            raise InputError(f"--max-items is {args.max_items}; allowed: >= 1")
+        items = items[: args.max_items]
+    if args.prompt_set_min_clips < 2:
+        raise InputError(f"--prompt-set-min-clips is {args.prompt_set_min_clips}; allowed: >= 2")
+    duration = 10.0 if args.duration is None else args.duration
+    if not 0 < duration <= 60:
+        raise InputError(f"--duration is {duration}; allowed: 0 < duration <= 60")
+    mpath = manifest_path(args.corpus)
+    out = Path(args.out)
+    aisfx = load_aisfx()
+    bank = load_or_build_bank(read_manifest(mpath), mpath.parent, aisfx, args.prompt_set_bank, out / "cache",
+                              progress=_progress_fn(args, "reference clips"), min_clips=args.prompt_set_min_clips)
+    size = len(items)
+    if not args.prompt_set_all:
+        from vividsound.eval.promptset_eval import measurable
+
+        items = measurable(items, bank)
+    if args.prompt_set_references:
+        gen, system = None, "reference clips"
+    else:
+        gen = load_components(args, helpers=False).generator
+        system = str(args.model) + (" (retrieval baseline)" if args.retrieval else "") + \
+            (" (text removed: cfg-scale 0)" if args.cfg_scale == 0 and not args.retrieval else "")
+    sampler = {"top_k": args.top_k, "top_p": args.top_p, "temperature": args.temperature,
+               "cfg_scale": args.cfg_scale}
+    rep = evaluate_prompt_set(gen, items, bank, aisfx, out, duration=duration, seed=args.seed,
+                              num_samples=args.num_samples, sampler=sampler, batch_size=args.batch_size,
+                              references=args.prompt_set_references, system=system,
+                              meta={"corpus": str(mpath), "prompt_set_size": size,
+                                    "prompt_set": args.prompt_set, "vocoder": args.vocoder},
+                              progress=_progress_fn(args, "prompt set"))
+    r = rep["summary"]["retrieval"]
+    print(f"wrote {out / 'report.json'}, {out / 'report.md'}: hit@1 {r['hit@1']}, hit@5 {r['hit@5']} "
+          f"(chance {r['chance@1']}, {r['chance@5']}) on {r['clips']} scored clips")
     return 0
