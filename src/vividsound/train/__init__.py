@@ -25,7 +25,7 @@ STAGES: dict[str, str] = {
     "captioner": "vividsound.train.captioner:CaptionerStage",
 }
 
-__all__ = ["STAGES", "stage_class", "load_stage_config", "train", "write_codes_pack"]
+__all__ = ["STAGES", "stage_class", "load_stage_config", "train", "write_codes_pack", "write_pack"]
 
 
 def stage_class(name: str) -> type:
@@ -67,3 +67,28 @@ def write_codes_pack(stage: str, config: str | Path | dict | None, out: str | Pa
     st = GPTStage(cfg, Path(out), init_dist(cfg.train.device))
     st.setup()
     return st.write_pack(path, progress=cfg.train.progress)
+
+
+def write_pack(stage: str, config: str | Path | dict | None, out: str | Path, path: str | Path, *,
+               overrides: Sequence[str] = (), budget_mb: float = 56.0) -> Path:
+    """A pack of what ``stage`` reads, to train it on a machine without the corpus: a codes pack for the
+    GPT (:func:`write_codes_pack`), a mel pack of at most ``budget_mb`` MB for the VQGAN
+    (:mod:`vividsound.train.melpack`)."""
+    if stage == "gpt":
+        return write_codes_pack(stage, config, out, path, overrides=overrides)
+    if stage != "vqgan":
+        raise ConfigError(f"--write-pack is for the gpt and vqgan stages, not {stage!r}")
+    from tqdm import tqdm
+
+    from vividsound.train.data import load_items
+    from vividsound.train.melpack import write_mel_pack
+
+    cfg = load_stage_config(stage, config, overrides)
+    if cfg.pack:
+        raise ConfigError("--write-pack reads the corpus: unset pack")
+    train_items, root = load_items(cfg.data, cfg.data.train_split)
+    val_items, _ = load_items(cfg.data, cfg.data.val_split, limit=cfg.data.val_items)
+    return write_mel_pack(path, train_items, val_items, root, cfg.model.mel, budget_mb=budget_mb,
+                          max_frames=cfg.data.crop_frames, max_seconds=cfg.data.max_seconds, seed=cfg.train.seed,
+                          progress=(lambda xs: tqdm(xs, desc="mel pack", unit="clip")) if cfg.train.progress
+                          else (lambda xs: xs))

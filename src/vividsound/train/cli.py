@@ -15,9 +15,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a config value, e.g. --set train.steps=100 (repeatable; types are checked)")
     parser.add_argument("--out", required=True, help="run folder (config, logs, checkpoints, export)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
-    parser.add_argument("--write-pack", metavar="FILE", help="gpt only: code every train and validation item "
-                        "(caches under --out) and write a codes pack to FILE instead of training; train on it "
-                        "elsewhere with --set pack=FILE")
+    parser.add_argument("--write-pack", metavar="FILE", help="gpt and vqgan: write what the stage reads into one "
+                        "file instead of training (gpt: every train and validation item coded, caches under --out; "
+                        "vqgan: 8-bit log-mels of a seeded subset, see --pack-mb); train on it elsewhere with "
+                        "--set pack=FILE")
+    parser.add_argument("--pack-mb", type=float, default=56.0,
+                        help="vqgan --write-pack: spectrogram budget in MB before compression (default 56)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,10 +31,11 @@ def run(args: argparse.Namespace) -> int:
     import torch.distributed as dist
 
     if args.write_pack:
-        from vividsound.train import write_codes_pack
+        from vividsound.train import write_pack
 
-        path = write_codes_pack(args.stage, args.config, args.out, args.write_pack, overrides=args.overrides)
-        print(f"wrote codes pack {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        path = write_pack(args.stage, args.config, args.out, args.write_pack, overrides=args.overrides,
+                          budget_mb=args.pack_mb)
+        print(f"wrote {args.stage} pack {path} ({path.stat().st_size / 1e6:.1f} MB)")
         return 0
     export = train(args.stage, args.config, args.out, overrides=args.overrides, resume=args.resume)
     if dist.is_available() and dist.is_initialized():  # launched by torchrun

@@ -35,8 +35,9 @@ from vividsound.losses.gan import adaptive_weight, hinge_d_loss, hinge_g_loss
 from vividsound.losses.perceptual import PerceptualLoss
 from vividsound.models.discriminator import DiscriminatorConfig, PatchDiscriminator
 from vividsound.models.vqgan import VQGAN, VQGANConfig
-from vividsound.train.data import BatchOrder, DataConfig, batch_rng, load_items, mel_batch, prepare_cache
+from vividsound.train.data import BatchOrder, DataConfig, DataError, batch_rng, load_items, mel_batch, prepare_cache
 from vividsound.train.loop import Stage, TrainConfig, unwrap
+from vividsound.train.melpack import MelPack
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class VQGANStageConfig:
     init_from: str = ""  # a VQGAN component folder (e.g. src/vividsound/default_model/vqgan) that starts this run
     train_parts: str = "all"  # "all" | "decoder": encoder and codebook frozen (needs init_from; codes keep meaning)
     min_crop_frames: int = 0  # > 0: each step's crop is a whole number of columns in [this, data.crop_frames]
+    pack: str = ""  # a mel pack (vividsound.train.melpack) to train from instead of data.manifest
 
 
 TRAIN_PARTS = ("all", "decoder")
@@ -96,10 +98,20 @@ class VQGANStage(Stage):
             self.perceptual = PerceptualLoss.from_folder(lc.tagger, mel, lc.perceptual_layers or None).to(self.device)
         elif d.main:
             print("vividsound: loss.perceptual_weight=0: training the VQGAN WITHOUT the perceptual loss")
-        self.train_items, root = load_items(cfg.data, cfg.data.train_split)
-        self.val_items, _ = load_items(cfg.data, cfg.data.val_split, limit=cfg.data.val_items)
-        self.cache = prepare_cache(cfg.data, self.run_dir, mel, self.train_items + self.val_items, root,
-                                   rank=d.rank, world=d.world, progress=self.tc.progress, barrier=d.barrier)
+        if cfg.pack:  # everything from one file: no manifest, audio or cache needed
+            pack = MelPack.read(cfg.pack)
+            pack.check_mel(mel)
+            self.train_items = pack.split(cfg.data.train_split)
+            self.val_items = pack.split(cfg.data.val_split, limit=cfg.data.val_items)
+            if not self.train_items or not self.val_items:
+                raise DataError(f"mel pack {cfg.pack} has no {cfg.data.train_split!r} or no {cfg.data.val_split!r} "
+                                "items")
+            self.cache = pack
+        else:
+            self.train_items, root = load_items(cfg.data, cfg.data.train_split)
+            self.val_items, _ = load_items(cfg.data, cfg.data.val_split, limit=cfg.data.val_items)
+            self.cache = prepare_cache(cfg.data, self.run_dir, mel, self.train_items + self.val_items, root,
+                                       rank=d.rank, world=d.world, progress=self.tc.progress, barrier=d.barrier)
         torch.manual_seed(self.tc.seed)
         self.model = VQGAN(cfg.model)
         if cfg.init_from:
