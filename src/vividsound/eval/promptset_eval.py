@@ -73,8 +73,9 @@ def _markdown(report: dict[str, Any]) -> str:
     s = report["summary"]
     lines = [f"# Everyday prompt set: {report['system']}", "",
              f"{report['num_prompts']} of the set's {report['prompt_set_size']} prompts (those that give a number "
-             f"with this bank) x {report['num_samples']} sample(s), {report['duration']} s each, "
-             f"judged against {report['bank']['classes']} classes of real clips (bank: {report['bank']['split']}) "
+             + (f"with this bank) x {report['num_samples']} sample(s), {report['duration']} s each, "
+                if report["duration"] is not None else "with this bank), one real reference clip each, ")
+             + f"judged against {report['bank']['classes']} classes of real clips (bank: {report['bank']['split']}) "
              f"({report['bank']['clips']} clips) by aiSFX.", "",
              "| class retrieval (aiSFX) | clips | hit@1 | chance@1 | hit@5 | chance@5 | mean rank |",
              "|---|---|---|---|---|---|---|"]
