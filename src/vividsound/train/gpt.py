@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from vividsound.audio import griffin_lim
 from vividsound.checkpoint import load_component
 from vividsound.errors import ConfigError
+from vividsound.sampling_defaults import SamplingDefaults
 from vividsound.models.gpt import ConditionalGPT, GPTConfig
 from vividsound.models.text import TextEncoder, TextEncoderConfig, with_mode
 from vividsound.train.codepack import CodePack, write_pack
@@ -66,9 +67,9 @@ class GPTModelConfig:
 class ExportConfig:
     vocoder: str = "hifigan"  # hifigan | griffinlim | a MelGAN component folder
     name: str = "vividsound"  # model name recorded in pipeline.json
-    duration: float = 5.0  # default seconds per clip
-    top_k: int = 512  # default top-k (the paper: 512 of 1024)
-    cfg_scale: float = 1.0  # default classifier-free guidance scale
+    duration: float = SamplingDefaults.duration  # default seconds per clip written into pipeline.json
+    top_k: int = SamplingDefaults.top_k  # default top-k written into pipeline.json (capped at the codebook size)
+    cfg_scale: float = SamplingDefaults.cfg_scale  # default classifier-free guidance scale written into pipeline.json
     fp16: bool = False  # store the exported weights in float16
 
 
@@ -486,7 +487,7 @@ class GPTStage(Stage):
 
     def export(self, folder: Path) -> None:
         from vividsound.models.vocoders import GriffinLim, GriffinLimConfig, HiFiGAN, HiFiGANConfig
-        from vividsound.pipeline import SamplingDefaults, TextToSound
+        from vividsound.pipeline import TextToSound
 
         ec, mel = self.cfg.export, self.vq.config.mel
         if ec.vocoder == "hifigan":
