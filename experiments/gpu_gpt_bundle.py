@@ -5,12 +5,12 @@ the all-MiniLM-L6-v2 weights (91 MB in fp32) do not fit. Two facts make them fit
 ever tokenizes the captions of its codes pack, which use a few thousand of MiniLM's 30,522 word
 pieces, and fp16 weights give the same features up to rounding. So
 
-    python scripts/gpu_gpt_bundle.py pack --pack codes.npz --out .bench/minilm-slim
+    python experiments/gpu_gpt_bundle.py pack --pack codes.npz --out .bench/minilm-slim
 
 keeps the word-embedding rows those captions (and their "silence, then ..." forms) use, every other
 tensor in fp16, and the tokenizer files; on the GPU machine
 
-    python scripts/gpu_gpt_bundle.py unpack .bench/minilm-slim /tmp/minilm
+    python experiments/gpu_gpt_bundle.py unpack .bench/minilm-slim /tmp/minilm
     VIVIDSOUND_MINILM=/tmp/minilm vividsound train gpt ...
 
 rebuilds an ordinary all-MiniLM-L6-v2 folder (unused rows zero, fp32). ``check`` compares the rebuilt
