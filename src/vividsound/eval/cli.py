@@ -41,7 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="pipeline folder (TextToSound.from_pretrained)")
     p.add_argument("--corpus", default=None,
                    help="corpus folder holding manifest.jsonl, or a manifest file (required unless --probes-only)")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="manifest split (default test)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"],
+                   help="manifest split (default test). Choose between candidate models on val; score test "
+                        "once for the model you ship")
     p.add_argument("--probes", default=None, help="probe folder holding probes.jsonl")
     p.add_argument("--num-samples", type=int, default=1, help="generations per caption (>= 2 for diversity)")
     p.add_argument("--max-items", type=int, default=None, help="evaluate only the first N items")
