@@ -96,3 +96,19 @@ def test_generate_uses_cuda_graphs_on_a_gpu(tiny_model_dir, tmp_path, monkeypatc
     rc = main(["generate", "rain", "-o", str(tmp_path / "r.wav"), "--model", str(tiny_model_dir), "--duration", "0.2",
                "--device", device, *extra])
     assert rc == 0 and seen["compile"] is want and seen["device"] == device
+
+
+def test_a_subcommand_that_cannot_be_imported_says_so(monkeypatch, capsys):
+    # A missing optional dependency (or a broken module) must neither hide the subcommand nor break the
+    # others: it is listed as unavailable and running it names the import failure.
+    import vividsound.cli as cli
+
+    monkeypatch.setitem(cli.SUBCOMMANDS, "broken", ("vividsound.no_such_module", "a subcommand whose module is gone"))
+    monkeypatch.setitem(cli.SUBCOMMANDS, "needs-dep", ("no_such_dependency_xyz", "a subcommand whose dependency is gone"))
+    assert cli.main(["broken", "--anything", "x"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "'broken' is unavailable" in err and "vividsound.no_such_module" in err
+    assert cli.main(["needs-dep"]) == 2
+    assert "pip install no_such_dependency_xyz" in capsys.readouterr().err
+    help_text = cli.build_parser().format_help()
+    assert "broken" in help_text and "unavailable" in help_text

@@ -1,4 +1,4 @@
-"""scripts/decoder_detail.py: decoders compared on real clips; the vocoder-only row is the reference itself,
+"""experiments/decoder_detail.py: decoders compared on real clips; the vocoder-only row is the reference itself,
 two copies of one decoder score alike, and the detail ratios see smoothing and level."""
 
 import importlib.util
@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "scripts" / "decoder_detail.py"
+SCRIPT = REPO / "experiments" / "decoder_detail.py"
 VQGAN = REPO / "src" / "vividsound" / "default_model" / "vqgan"
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("aisfx") is None, reason="aisfx not installed")

@@ -1,4 +1,4 @@
-"""scripts/subset_manifest.py: validation items and the listed training items, in order; unknown ids refused."""
+"""experiments/subset_manifest.py: validation items and the listed training items, in order; unknown ids refused."""
 
 import gzip
 import json
@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "scripts" / "subset_manifest.py"
+SCRIPT = REPO / "experiments" / "subset_manifest.py"
 
 
 def _run(*args):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from vividsound import __version__
 from vividsound.errors import VividsoundError
@@ -31,22 +31,42 @@ class UsageError(VividsoundError):
     """A command-line usage error (exit code 2)."""
 
 
+class SubcommandUnavailable(VividsoundError):
+    """A subcommand's module could not be imported (a missing optional dependency or a broken install)."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit code 2, like argparse but raisable in tests
         raise UsageError(message)
 
 
+def _unavailable(name: str, module: str, err: ImportError) -> Callable[[argparse.Namespace], int]:
+    """The ``run`` of a subcommand whose module cannot be imported: it says why instead of vanishing."""
+    missing = getattr(err, "name", None)
+    hint = f" (pip install {missing.split('.')[0]}, or the extra that brings it)" if missing and not \
+        missing.startswith("vividsound") else ""
+
+    def run(args: argparse.Namespace) -> int:
+        raise SubcommandUnavailable(f"'{name}' is unavailable: importing {module} failed: {err}{hint}")
+
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser. A subcommand whose module fails to import is still listed, marked
+    "unavailable", and running it is an error that names the import failure (never a silent absence)."""
     parser = _Parser(prog="vividsound", description="Diverse and vivid sound generation from text.")
     parser.add_argument("--version", action="version", version=f"vividsound {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    unavailable: dict[str, Callable[[argparse.Namespace], int]] = {}
+    parser.set_defaults(_unavailable=unavailable)
     for name, (module, help_text) in SUBCOMMANDS.items():
         try:
             mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name and e.name.startswith("vividsound"):
-                continue  # a subcommand whose module is not part of this build
-            raise
+        except ImportError as e:
+            sub.add_parser(name, help=f"{help_text} [unavailable: {e}]", description=help_text)
+            unavailable[name] = _unavailable(name, module, e)
+            continue
         p = sub.add_parser(name, help=help_text, description=help_text)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
@@ -56,7 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 unexpected failure, 2 usage or input error)."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        unavailable = parser.get_default("_unavailable")
+        if argv and argv[0] in unavailable:  # before parsing: its options are unknown without its module
+            return int(unavailable[argv[0]](argparse.Namespace()))
         args = parser.parse_args(argv)
         if not getattr(args, "command", None):
             parser.print_help()

@@ -35,6 +35,7 @@ from vividsound.models.text import MAX_PROMPT_CHARS, TextEncoder, check_prompts
 from vividsound.models.vocoders import VOCODERS, build_vocoder
 from vividsound.models.vqgan import VQGAN
 from vividsound.quantize import check_quantize, quantize_pipeline
+from vividsound.sampling_defaults import SamplingDefaults  # re-exported: vividsound.pipeline.SamplingDefaults
 
 PIPELINE_NAME = "pipeline.json"
 COMPONENTS = ("text_encoder", "gpt", "vqgan", "vocoder")
@@ -48,17 +49,6 @@ def _check_edge_context(value: Any, where: str = "") -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 16:
         raise CheckpointError(f"{where}edge_context={value!r}; allowed: an integer from 0 to 16")
     return value
-
-
-@dataclass(frozen=True)
-class SamplingDefaults:
-    """Sampler settings a model ships with (the paper: top-k 512 of 1024, no guidance)."""
-
-    duration: float = 5.0
-    top_k: int | None = 512
-    top_p: float | None = None
-    temperature: float = 1.0
-    cfg_scale: float = 1.0
 
 
 @dataclass

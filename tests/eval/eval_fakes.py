@@ -8,6 +8,7 @@ the log-mel, so its outputs follow what is in the audio, not what the caption sa
 from __future__ import annotations
 
 import json
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,6 +123,7 @@ class FakeGenerator:
     """Renders the class its prompt names (noise for unknown prompts); counts its calls."""
 
     mel_config = MEL
+    defaults = types.SimpleNamespace(duration=1.0)  # the evaluator's default length (as TextToSound.defaults)
 
     def __init__(self, wrong: bool = False) -> None:
         self.calls = 0

@@ -160,7 +160,7 @@ def test_retrieval_in_the_evaluator_matches_the_original_classes(corpus, tiny_tt
     items = _items(corpus)
     r = RetrievalGenerator(items, corpus.parent, tiny_tts.text_encoder, MelConfig())
     rep = evaluate(Components(generator=r, tagger=FakeTagger(), clap=FakeClap()), items, corpus.parent, tmp_path,
-                   EvalConfig(relevance_k=1), show_progress=False)
+                   EvalConfig(relevance_k=1, duration=1.0), show_progress=False)
     s = rep["systems"]
     assert s["Generated"]["class_relevance"] == pytest.approx(s["Original"]["class_relevance"])
     assert s["Generated"]["class_relevance"] > s["Shuffled references"]["class_relevance"]
@@ -208,7 +208,7 @@ def test_compare_reports(corpus, tmp_path, capsys):
     named = [("good", load_report(tmp_path / "good")), ("wrong", load_report(tmp_path / "wrong"))]
     table = compare_table(named, original=True, probes=True, metrics=["class_relevance", "mmkl"])
     lines = table.strip().splitlines()
-    assert lines[0].startswith("| system | class relevance ↑ | MMKL ↓ | probe pitch ↑")
+    assert lines[0].startswith("| system | class relevance (in-house tagger) ↑ | MMKL tagger (in-house) ↓ | probe pitch ↑")
     assert [ln.split("|")[1].strip() for ln in lines[2:]] == ["good", "wrong", "Original (reference audio)",
                                                               "Shuffled references"]
     good_rel = float(lines[2].split("|")[2])

@@ -45,7 +45,29 @@ def test_psnr_rejects_shape_mismatch():
 
 def test_fd_of_a_set_with_itself_is_zero(rng):
     x = rng.normal(size=(200, 16)) @ rng.normal(size=(16, 16))
-    assert M.frechet_distance_features(x, x) == 0.0
+    assert M.frechet_distance_features(x, x) == pytest.approx(0.0, abs=1e-10)
+
+
+def test_fd_of_a_set_with_itself_is_zero_for_a_decaying_spectrum(rng):
+    # Embeddings' covariance spectra decay over many orders of magnitude. Clipping the eigenvalues of
+    # S^1/2 S S^1/2 (= S^2) at a threshold relative to the largest drops every eigenvalue w of S below
+    # ~1e-6 of the largest from the trace term while Tr(S) keeps it: FD(a, a) came out at ~1e-4 here.
+    x = rng.normal(size=(2000, 128)) * np.exp(-np.arange(128) / 3.0) * 10.0
+    trace = float(np.trace(np.cov(x, rowvar=False)))
+    assert M.frechet_distance_features(x, x) < 1e-10 * trace
+
+
+def test_fd_matches_closed_form_for_non_commuting_2x2(rng):
+    # For a 2x2 matrix with positive eigenvalues, Tr sqrt(M) = sqrt(Tr M + 2 sqrt(det M)).
+    for _ in range(5):
+        a, b = rng.normal(size=(2, 2)), rng.normal(size=(2, 2))
+        sa, sb = a @ a.T + 0.1 * np.eye(2), b @ b.T + 0.1 * np.eye(2)
+        mu = rng.normal(size=2)
+        m = sa @ sb
+        tr_sqrt = math.sqrt(np.trace(m) + 2 * math.sqrt(np.linalg.det(m)))
+        want = float(mu @ mu + np.trace(sa) + np.trace(sb) - 2 * tr_sqrt)
+        got = M.frechet_distance(M.FeatureStats(mu, sa, 10), M.FeatureStats(np.zeros(2), sb, 10))
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
 
 
 def test_fd_is_symmetric_and_positive(rng):
@@ -98,6 +120,36 @@ def test_categorical_kl(rng):
     assert M.categorical_kl(p, q) == pytest.approx(0.08530, abs=1e-4)
     with pytest.raises(InputError, match="probability"):
         M.categorical_kl(np.array([[0.5, 0.6]]), np.array([[0.5, 0.5]]))
+
+
+def _torch_kl_div_reference(ref, gen, eps=1e-6):
+    """AudioLDM's / audiocraft's code path: kl_div((gen + eps).log(), ref, reduction="sum") / N."""
+    r, g = torch.as_tensor(ref, dtype=torch.float64), torch.as_tensor(gen, dtype=torch.float64)
+    return float(torch.nn.functional.kl_div((g + eps).log(), r, reduction="sum") / r.shape[0])
+
+
+def test_published_kl_is_the_toolkits_kl_div(rng):
+    logits_r, logits_g = rng.normal(size=(7, 12)), rng.normal(size=(7, 12))
+    soft_r, soft_g = torch.softmax(torch.from_numpy(logits_r), 1), torch.softmax(torch.from_numpy(logits_g), 1)
+    assert M.published_kl(soft_r, soft_g) == pytest.approx(_torch_kl_div_reference(soft_r, soft_g), rel=1e-12)
+    sig_r, sig_g = torch.sigmoid(torch.from_numpy(logits_r)), torch.sigmoid(torch.from_numpy(logits_g))
+    assert M.published_kl(sig_r, sig_g) == pytest.approx(_torch_kl_div_reference(sig_r, sig_g), rel=1e-12)
+    # on softmax outputs it is the categorical KL; on sigmoid outputs it is not MMKL (the paper's metric)
+    assert M.published_kl(soft_r, soft_g) == pytest.approx(M.categorical_kl(soft_r, soft_g), rel=1e-4)
+    assert abs(M.published_kl(sig_r, sig_g) - M.mmkl(sig_r, sig_g)) > 0.1
+    # S generations per reference: every pair counts once
+    gen3 = np.stack([sig_g.numpy(), sig_r.numpy()], axis=1)  # (7, 2, 12)
+    both = np.concatenate([sig_g.numpy(), sig_r.numpy()])
+    assert M.published_kl(sig_r, gen3) == pytest.approx(
+        _torch_kl_div_reference(np.concatenate([sig_r.numpy()] * 2), both), rel=1e-12)
+    with pytest.raises(InputError, match="probabilities"):
+        M.published_kl([[1.5]], [[0.5]])
+
+
+def test_non_finite_inputs_are_a_distinct_error():
+    with pytest.raises(M.NonFiniteError, match="non-finite"):
+        M.frechet_distance_features(np.array([[0.0, 1.0], [np.nan, 2.0], [1.0, 1.0]]), np.zeros((3, 2)))
+    assert issubclass(M.NonFiniteError, InputError)
 
 
 # ---------------------------------------------------------------- Inception score

@@ -36,34 +36,32 @@ def test_default_vqgan_decoder_fine_tunes_the_default_vqgan_on_long_grids():
     assert d.loss.disc_start > d.train.steps and d.loss.revive_every == 0
 
 
-def test_default_gpu_phase_configs_are_the_shipped_phase_3_runs():
-    """gpt_gpu = gpt_full's model and text on whole clips from a pack (the shipped lr10 run); gpt_gpu_tail =
-    the same but lr 5e-4, warm-up 100, seed 5, 3 min (the shipped c10 continuation)."""
+def test_default_gpu_phase_configs_continue_gpt_full():
+    """gpt_gpu trains gpt_full's model and text features on whole clips from a resident pack, for a time
+    budget; gpt_gpu_tail continues it with a lower peak learning rate and another data order, and differs
+    from it in nothing else (so the pair is one recipe, not two)."""
     import dataclasses
 
     f = load_stage_config("gpt", CONFIGS / "default" / "gpt_full.yaml")
     g = load_stage_config("gpt", CONFIGS / "default" / "gpt_gpu.yaml")
     t = load_stage_config("gpt", CONFIGS / "default" / "gpt_gpu_tail.yaml")
     assert g.model == f.model and g.text == f.text and g.export == f.export and g.crop_start == "head"
-    assert (g.train.lr, g.train.max_minutes, g.train.batch_size, g.resident, g.lead_silence) == (0.001, 6.0, 128, True, 0.2)
-    assert (t.train.lr, t.train.warmup_steps, t.train.seed, t.train.max_minutes) == (0.0005, 100, 5, 3.0)
+    assert g.resident and g.train.max_minutes > 0
+    assert t.train.lr < g.train.lr and t.train.seed != g.train.seed and 0 < t.train.max_minutes
     same = dataclasses.replace(t, train=dataclasses.replace(t.train, lr=g.train.lr, warmup_steps=g.train.warmup_steps,
                                                             seed=g.train.seed, max_minutes=g.train.max_minutes))
     assert same == g
 
 
-def test_default_phase_4_config_is_the_shipped_phase_4_run():
-    """gpt_gpu_focus = gpt_gpu at lr 1e-4 for 5 min (the shipped lr1 run) on the loudness supplement + 20,000
-    other clips (benchmarks/results/gpt-gpu-h200-2026-11-27-phase4)."""
+def test_default_focus_config_fine_tunes_on_the_loudness_supplement():
+    """gpt_gpu_focus = gpt_gpu at a lower learning rate on the corpus builder's loudness supplement plus a
+    seeded sample of the other training clips; nothing else differs."""
     import dataclasses
-
-    from vividsound.train.gpt import SubsetConfig
 
     g = load_stage_config("gpt", CONFIGS / "default" / "gpt_gpu.yaml")
     f = load_stage_config("gpt", CONFIGS / "default" / "gpt_gpu_focus.yaml")
-    assert (f.train.lr, f.train.max_minutes, f.train.seed, f.train.warmup_steps) == (0.0001, 5.0, 4, 200)
-    assert f.train_subset == SubsetConfig(relations=("loud_quiet", "quiet_loud_same", "loud_quiet_same"),
-                                          others=20000, seed=0)
+    assert f.train.lr < g.train.lr and f.train.max_minutes > 0
+    assert f.train_subset.others > 0  # the supplement alone would teach loudness and forget the rest
     same = dataclasses.replace(f, train_subset=g.train_subset,
                                train=dataclasses.replace(f.train, lr=g.train.lr, max_minutes=g.train.max_minutes))
     assert same == g

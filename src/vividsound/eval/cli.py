@@ -1,7 +1,8 @@
 """``vividsound evaluate``: score a model on a corpus split (and the probes) and write a report folder.
 
     vividsound evaluate --model DIR --corpus DIR [--split test] [--probes DIR] [--num-samples N]
-                        [--max-items N] [--tagger DIR] [--captioner DIR] [--clap DIR]
+                        [--max-items N | --sample N] [--duration S | --match-reference-length]
+                        [--in-house] [--tagger DIR] [--captioner DIR] [--clap DIR]
                         [--batch-size N] [--domain waveform|mel] [--retrieval] --out REPORT_DIR
     vividsound evaluate --model DIR --probes DIR --probes-only [--probe-duration S] --out REPORT_DIR
 
@@ -11,8 +12,16 @@ decoded spectrograms without a vocoder (fast; aisfx and probes need waveforms an
 ``--probes-only`` runs just the probe set (no corpus needed, except for ``--retrieval``); every probe is
 generated at ``--probe-duration`` seconds (default 10, capped at the model's longest clip).
 
-Helper models default to the ``tagger``, ``captioner`` and ``clap`` sub-folders of ``--model`` when those
-exist; a helper that is neither given nor found makes its metrics "unavailable: <reason>".
+Judges. By default the corpus is scored by judges that had no part in training or selecting the model:
+the pretrained aiSFX network (FD, KL, IS), PSNR, mel diversity and the rule-based probe checkers. The
+project's own helper models are in-house judges, reported in columns labelled "(in-house)": pass them
+with ``--tagger`` / ``--clap`` / ``--captioner DIR``, or ``--in-house`` to take the ``tagger``, ``clap``
+and ``captioner`` sub-folders of ``--model``. A judge that is asked for but missing makes its metrics
+"unavailable: <reason>".
+
+Length. Every item is generated at one length, ``--duration`` (default: the model's default length), and
+its reference is cut or silence-padded to it; ``--match-reference-length`` instead generates each item at
+its reference's length, which tells the generator something about the answer.
 """
 
 from __future__ import annotations
@@ -32,7 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="pipeline folder (TextToSound.from_pretrained)")
     p.add_argument("--corpus", default=None,
                    help="corpus folder holding manifest.jsonl, or a manifest file (required unless --probes-only)")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="manifest split (default test)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"],
+                   help="manifest split (default test). Choose between candidate models on val; score test "
+                        "once for the model you ship")
     p.add_argument("--probes", default=None, help="probe folder holding probes.jsonl")
     p.add_argument("--num-samples", type=int, default=1, help="generations per caption (>= 2 for diversity)")
     p.add_argument("--max-items", type=int, default=None, help="evaluate only the first N items")
@@ -40,12 +51,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="evaluate a random subset of N items of the split (seeded; fairer than --max-items, "
                         "since manifests are grouped by source)")
     p.add_argument("--sample-seed", type=int, default=0, help="seed of the --sample subset (default 0)")
-    p.add_argument("--tagger", default=None, help="tagger component folder (default MODEL/tagger)")
-    p.add_argument("--captioner", default=None, help="captioner component folder (default MODEL/captioner)")
-    p.add_argument("--clap", default=None, help="CLAP component folder (default MODEL/clap)")
+    p.add_argument("--in-house", action="store_true",
+                   help="also score with the project's own helper models found under --model (tagger/, clap/, "
+                        "captioner/): in-house judges, reported in their own labelled columns")
+    p.add_argument("--tagger", default=None, help="in-house tagger component folder (with --in-house: MODEL/tagger)")
+    p.add_argument("--captioner", default=None,
+                   help="in-house captioner component folder (with --in-house: MODEL/captioner)")
+    p.add_argument("--clap", default=None, help="in-house CLAP component folder (with --in-house: MODEL/clap)")
     p.add_argument("--no-aisfx", action="store_true", help="skip the aisfx metrics")
     p.add_argument("--duration", type=float, default=None,
-                   help="seconds per generation (default: each reference clip's length, 1-10 s)")
+                   help="seconds per generation, the same for every item (default: the model's default length)")
+    p.add_argument("--match-reference-length", action="store_true",
+                   help="generate each item at its reference clip's length (1-10 s); this tells the generator "
+                        "the reference's length, so say so when reporting")
     p.add_argument("--seed", type=int, default=0, help="item i is generated with seed + i")
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--top-p", type=float, default=None)
@@ -96,10 +114,15 @@ def manifest_path(corpus: str | Path | None) -> Path:
     return m
 
 
-def _helper(name: str, cls: str, given: str | None, model_dir: Path, reasons: dict[str, str]) -> Any:
-    """Load a helper component given explicitly or found under the model folder; None (with a reason) if absent."""
+def _helper(name: str, cls: str, given: str | None, model_dir: Path, reasons: dict[str, str],
+            in_house: bool = False) -> Any:
+    """Load an in-house helper component given explicitly, or (``in_house``) found under the model folder;
+    None (with a reason) if not asked for or absent."""
     from vividsound.checkpoint import load_component
 
+    if not given and not in_house:
+        reasons[name] = f"in-house judge not requested (pass --{name} DIR or --in-house)"
+        return None
     folder = Path(given) if given else model_dir / name
     if not folder.is_dir():
         if given:
@@ -142,16 +165,19 @@ def load_components(args: argparse.Namespace, helpers: bool = True) -> Any:
         if not train:
             raise InputError(f"--retrieval: the manifest {manifest_path(args.corpus)} has no train items")
         bar = _progress_fn(args, "retrieval index")
-        gen = RetrievalGenerator(train, manifest_path(args.corpus).parent, gen.text_encoder, gen.mel_config,
+        model = gen
+        gen = RetrievalGenerator(train, manifest_path(args.corpus).parent, model.text_encoder, model.mel_config,
                                  captions=args.retrieval_captions,
                                  cache_file=Path(args.out) / "cache" / "retrieval-index.pt", progress=bar)
+        gen.defaults = getattr(model, "defaults", None)  # the same default length as the model it stands in for
     comp = Components(generator=gen, reasons=reasons)
     if not helpers:
         comp.probe_checker = importlib.import_module("vividsound.data.checkers").check
         return comp
-    comp.tagger = _helper("tagger", "Tagger", args.tagger, model_dir, reasons)
-    comp.captioner = _helper("captioner", "Captioner", args.captioner, model_dir, reasons)
-    comp.clap = _helper("clap", "CLAP", args.clap, model_dir, reasons)
+    in_house = bool(getattr(args, "in_house", False))
+    comp.tagger = _helper("tagger", "Tagger", args.tagger, model_dir, reasons, in_house)
+    comp.captioner = _helper("captioner", "Captioner", args.captioner, model_dir, reasons, in_house)
+    comp.clap = _helper("clap", "CLAP", args.clap, model_dir, reasons, in_house)
 
     if args.no_aisfx:
         reasons["aisfx"] = "skipped (--no-aisfx)"
@@ -192,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = EvalConfig(split=args.split, num_samples=args.num_samples, max_items=args.max_items,
                      sample=args.sample, sample_seed=args.sample_seed,
-                     duration=args.duration, seed=args.seed, top_k=args.top_k, top_p=args.top_p,
+                     duration=args.duration, match_reference_length=args.match_reference_length, seed=args.seed, top_k=args.top_k, top_p=args.top_p,
                      temperature=args.temperature, cfg_scale=args.cfg_scale, batch_size=args.batch_size,
                      domain=args.domain, probes_per_type=args.probes_per_type, probe_duration=args.probe_duration,
                      vocoder=args.vocoder)

@@ -12,7 +12,11 @@ whose evaluation the paper reuses:
   variable; the KL of the reference's Bernoulli to the generated one's, ``KL(ref || gen)`` as SpecVQGAN
   orders it (reference as the pseudo-target), averaged over classes and over (reference, generation)
   pairs. SpecVQGAN's single-label "MKL" instead sums a softmax KL over classes: that is
-  :func:`categorical_kl`, which we use for the aisfx softmax heads.
+  :func:`categorical_kl`.
+* **Published KL** (:func:`published_kl`): the paired KL exactly as AudioLDM's and AudioGen's evaluation
+  code computes it (``sum_c r_c ln(r_c / (g_c + 1e-6))`` per pair, mean over pairs), on softmax or
+  sigmoid outputs. MMKL is not this number (it averages full Bernoulli KLs over classes); report the
+  published form to set a result beside those papers' tables (with their classifier, not ours).
 * **Inception score** ``exp(E_x KL(p(y|x) || p(y)))`` from class probabilities, over splits.
 * **Diversity**: mean pairwise distance between the N samples generated for one prompt.
 * **CLAP score**: mean cosine similarity of paired audio and text embeddings.
@@ -42,6 +46,8 @@ __all__ = [
     "bernoulli_kl",
     "mmkl",
     "categorical_kl",
+    "published_kl",
+    "NonFiniteError",
     "InceptionScore",
     "inception_score",
     "pairwise_diversity",
@@ -51,6 +57,10 @@ __all__ = [
 
 PSNR_CAP_DB = 100.0  # PSNR reported for identical spectrograms (their MSE is 0)
 KL_EPS = 1e-6  # probabilities are clamped to [eps, 1 - eps] before logs (SpecVQGAN adds 1e-6)
+
+
+class NonFiniteError(InputError):
+    """A metric's input holds NaN or infinite values: a model upstream failed; never reported as a score."""
 
 
 def _np(x: Any, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
@@ -63,7 +73,7 @@ def _np(x: Any, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndar
         if arr.ndim not in allowed:
             raise InputError(f"{name} must have {' or '.join(map(str, allowed))} dimensions, got shape {arr.shape}")
     if not np.isfinite(arr).all():
-        raise InputError(f"{name} holds non-finite values")
+        raise NonFiniteError(f"{name} holds non-finite values (NaN or inf)")
     return arr
 
 
@@ -156,31 +166,29 @@ def feature_stats(features: Any) -> FeatureStats:
     return FeatureStats(mu=mu, sigma=np.atleast_2d(sigma), n=int(x.shape[0]))
 
 
-def _clip_eigenvalues(w: np.ndarray) -> np.ndarray:
-    """Zero eigenvalues at rounding level (negative ones, and the null space of singular covariances when
-    N <= D, whose ~1e-16 values would otherwise add ~1e-8 each after a square root)."""
-    tol = max(float(w.max(initial=0.0)), 0.0) * w.size * np.finfo(np.float64).eps * 10.0
-    return np.where(w > tol, w, 0.0)
-
-
 def _psd_sqrt(a: np.ndarray) -> np.ndarray:
-    """Square root of a symmetric positive semi-definite matrix by eigen-decomposition."""
+    """Square root of a symmetric positive semi-definite matrix by eigen-decomposition.
+
+    Only negative eigenvalues (rounding noise of a PSD matrix) are set to 0; no relative threshold is
+    applied, so nothing of the spectrum is thrown away.
+    """
     a = 0.5 * (a + a.T)
     w, v = np.linalg.eigh(a)
-    return (v * np.sqrt(_clip_eigenvalues(w))) @ v.T
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
 
 
 def _trace_sqrt_product(s1: np.ndarray, s2: np.ndarray) -> float:
     """``Tr sqrt(s1 @ s2)`` for PSD ``s1``, ``s2`` without a general (complex) sqrtm.
 
-    ``s1 @ s2`` has the same eigenvalues as the symmetric PSD ``A = s1^1/2 s2 s1^1/2``, so the trace of
-    its square root is the sum of the square roots of A's eigenvalues. This stays real and stable for
-    near-singular covariances, where ``scipy.linalg.sqrtm(s1 @ s2)`` returns complex noise.
+    ``s1 @ s2`` is similar to ``(r1 r2)(r1 r2)^T`` with ``r = s^1/2``, so its eigenvalues are the squared
+    singular values of ``r1 @ r2`` and the trace of its square root is their sum (the nuclear norm).
+    Taking singular values of ``r1 @ r2`` instead of eigenvalues of ``r1 s2 r1`` avoids squaring the
+    condition number: an eigenvalue ``w`` of a covariance then keeps its ``w``-sized share of the trace
+    instead of being lost below the rounding level of ``w**2`` (which made ``FD(a, a)`` of an embedding
+    set with a decaying spectrum come out at 1e-3 instead of 0). It stays real and stable for singular
+    covariances, where ``scipy.linalg.sqrtm(s1 @ s2)`` returns complex noise.
     """
-    r = _psd_sqrt(s1)
-    a = r @ s2 @ r
-    w = np.linalg.eigvalsh(0.5 * (a + a.T))
-    return float(np.sqrt(_clip_eigenvalues(w)).sum())
+    return float(np.linalg.svd(_psd_sqrt(s1) @ _psd_sqrt(s2), compute_uv=False).sum())
 
 
 def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
@@ -188,8 +196,9 @@ def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
 
     ``||mu_a - mu_b||^2 + Tr(S_a) + Tr(S_b) - 2 Tr sqrt(S_a S_b)``.
 
-    The trace term is computed symmetrically (average of both orders), so ``FD(a, b) == FD(b, a)``
-    up to rounding, and values below 1e-10 of the terms' scale are reported as 0 (so ``FD(a, a) == 0``).
+    The trace term is the nuclear norm of ``S_a^1/2 S_b^1/2`` (see :func:`_trace_sqrt_product`), which is
+    symmetric in ``a`` and ``b``; a set against itself scores 0 up to float64 rounding (~1e-13 of the
+    traces). Tiny negative results of rounding are reported as 0.
 
     Args:
         a: statistics of the first set (D-dimensional).
@@ -201,11 +210,8 @@ def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
     if a.mu.shape != b.mu.shape:
         raise InputError(f"feature dimensions differ: {a.mu.shape[0]} vs {b.mu.shape[0]}")
     diff = a.mu - b.mu
-    tr = 0.5 * (_trace_sqrt_product(a.sigma, b.sigma) + _trace_sqrt_product(b.sigma, a.sigma))
-    fd = float(diff @ diff + np.trace(a.sigma) + np.trace(b.sigma) - 2.0 * tr)
-    # Below the rounding level of its own terms the distance is 0 (FD(a, a) prints as 0, not 1e-11).
-    scale = float(diff @ diff + np.trace(a.sigma) + np.trace(b.sigma))
-    return fd if fd > 1e-10 * scale else 0.0
+    tr = _trace_sqrt_product(a.sigma, b.sigma)
+    return max(float(diff @ diff + np.trace(a.sigma) + np.trace(b.sigma) - 2.0 * tr), 0.0)
 
 
 def frechet_distance_features(x: Any, y: Any) -> float:
@@ -285,6 +291,33 @@ def categorical_kl(ref_probs: Any, gen_probs: Any, eps: float = KL_EPS) -> float
     g = np.clip(g, eps, None)
     terms = np.where(r > 0, r * (np.log(np.clip(r, 1e-300, None)) - np.log(g)), 0.0)
     return float(max(terms.sum(axis=1).mean(), 0.0))
+
+
+def published_kl(ref_probs: Any, gen_probs: Any, eps: float = KL_EPS) -> float:
+    """The paired KL as published text-to-audio tables compute it, for setting our numbers beside theirs.
+
+    For every (reference, generation) pair: ``sum_c r_c * (ln r_c - ln(g_c + eps))``, then the mean over
+    pairs. This is ``torch.nn.functional.kl_div((gen + eps).log(), ref, reduction="sum") / N``, the form
+    of AudioLDM's evaluation (``kullback_leibler_divergence_softmax`` / ``_sigmoid``, on a classifier's
+    softmax or sigmoid outputs) and of AudioGen's (audiocraft's ``kld``, on PaSST's label probabilities).
+    On softmax outputs it is the categorical ``KL(ref || gen)``. On sigmoid outputs it is *not* a
+    divergence between Bernoulli variables (it drops the ``(1 - r) ln((1 - r) / (1 - g))`` half and sums
+    over classes), which is why it differs from :func:`mmkl` (a per-class mean of full Bernoulli KLs).
+    Terms with ``r_c = 0`` are 0, as in ``kl_div``.
+
+    Args:
+        ref_probs: (N, C) probabilities of the reference clips.
+        gen_probs: (N, C) or (N, S, C) probabilities of the generations (each paired with its reference).
+        eps: added to the generation's probabilities before the log (both toolkits use 1e-6).
+
+    Returns:
+        The mean over pairs, in nats (can be slightly negative on sigmoid outputs, as in the toolkits).
+    """
+    r, g = _pair(ref_probs, gen_probs, "ref_probs", "gen_probs")
+    if (r < 0).any() or (g < 0).any() or (r > 1).any() or (g > 1).any():
+        raise InputError("ref_probs and gen_probs must be probabilities in [0, 1]")
+    terms = np.where(r > 0, r * (np.log(np.clip(r, 1e-300, None)) - np.log(g + eps)), 0.0)
+    return float(terms.sum(axis=1).mean())
 
 
 # --------------------------------------------------------------------------------------------------

@@ -30,20 +30,37 @@ def write_markdown(path: str | Path, report: dict[str, Any]) -> Path:
             lines.append(f"- {key}: `{report[key]}`")
     cfg = report.get("config", {})
     lines += [f"- items: {report.get('num_items', 0)}, samples per caption: {cfg.get('num_samples')}, "
-              f"seed: {cfg.get('seed')}", ""]
+              f"seed: {cfg.get('seed')}"]
+    if cfg.get("match_reference_length"):
+        lines.append("- length: each item generated at its reference's length (the generator was told it)")
+    elif cfg.get("duration") is not None:
+        lines.append(f"- length: every item generated at {format_value(cfg['duration'])} s; references cut or "
+                     "silence-padded to it")
+    lines.append("")
     if systems:
         lines += ["## Metrics", "",
                   "Rows: **Generated** (the model), **Original** (the reference audio itself: the best attainable "
                   "value), **Shuffled references** (another item's reference audio: the mismatched caption-audio "
                   "control). Arrows give the better direction.", ""]
-        keys = list(info)
-        lines.append("| metric | " + " | ".join(systems) + " |")
-        lines.append("|---|" + "---|" * len(systems))
-        for k in keys:
-            arrow = "↑" if info[k]["better"] == "higher" else "↓"
-            cells = [format_value(systems[s].get(k, "")) for s in systems]
-            lines.append(f"| {info[k]['label']} {arrow} | " + " | ".join(cells) + " |")
-        lines.append("")
+        groups: dict[str, list[str]] = {}
+        for k in info:
+            groups.setdefault(info[k].get("judge", ""), []).append(k)
+        titles = {"independent": ("### Independent judges", "No part in training or selecting the model: the "
+                                  "pretrained aiSFX network (Ma & Lerch 2022), and PSNR / mel diversity, which need "
+                                  "no model."),
+                  "in-house": ("### In-house judges", "This project's tagger, CLAP and captioner: trained on the "
+                               "same corpus as the generator, and the tagger and CLAP take part in training it. "
+                               "Read these columns as diagnostics, not as independent evidence.")}
+        for judge, keys in groups.items():
+            if judge in titles:
+                lines += [titles[judge][0], "", titles[judge][1], ""]
+            lines.append("| metric | " + " | ".join(systems) + " |")
+            lines.append("|---|" + "---|" * len(systems))
+            for k in keys:
+                arrow = "↑" if info[k]["better"] == "higher" else "↓"
+                cells = [format_value(systems[s].get(k, "")) for s in systems]
+                lines.append(f"| {info[k]['label']} {arrow} | " + " | ".join(cells) + " |")
+            lines.append("")
 
     probes = report.get("probes")
     lines += ["## Probes", ""]
@@ -88,7 +105,10 @@ def write_markdown(path: str | Path, report: dict[str, Any]) -> Path:
                   "- FD, MMKL and KL compare each row with the reference set, so the Original row is 0 by "
                   "construction; the Shuffled row has the same set-level FD as Original.",
                   "- MMKL: per-class Bernoulli KL(reference || generation) of the tagger's sigmoid outputs, "
-                  "averaged over classes and pairs.", ""]
+                  "averaged over classes and pairs (the paper's metric).",
+                  "- KL (published form): sum over classes of r ln(r / (g + 1e-6)) per pair, mean over pairs, as "
+                  "AudioLDM's and AudioGen's evaluation code computes it; comparable to their tables only with "
+                  "their classifier.", ""]
     for a in report.get("attribution", []):
         lines += ["## Attribution", "", a, ""]
     items = report.get("items", [])

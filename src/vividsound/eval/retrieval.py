@@ -71,6 +71,7 @@ class RetrievalGenerator:
         if not items:
             raise InputError("the retrieval baseline needs at least one captioned item to retrieve from")
         self.items = items
+        self.defaults: Any = None  # the sampling defaults of the model it stands in for (their duration is used)
         self.root = Path(corpus_root)
         self.encoder = pooled_encoder(text_encoder)
         self.mel_config = mel_config

@@ -9,9 +9,20 @@ Three rows are scored with the same code (Li et al. 2023, Table 3 has the "Origi
   item's caption and reference — the mismatched caption-audio control. A metric that does not rank
   Original above Shuffled does not measure caption-audio agreement.
 
+Judges. Every metric column says who judges (:data:`METRIC_JUDGE`): **independent** judges had no part
+in training or selecting the model (the pretrained aiSFX network, the rule-based probe checkers);
+**in-house** judges are this project's own helper models (tagger, CLAP, captioner), trained on the same
+corpus as the generator, and the tagger / CLAP also take part in training it (perceptual loss, text
+features). In-house columns are reported only when their models are given, and always labelled so.
+
+Length. Unless ``match_reference_length`` is set, every item is generated at one fixed length (the
+``duration`` setting, else the generator's default) and its reference is cut or silence-padded to it:
+the generator is never told how long the reference is.
+
 Features are computed from waveforms with each helper model's own ``MelConfig`` (one front end for
 generated and reference audio). A metric whose model is missing is reported as
 ``"unavailable: <reason>"``; a metric that cannot apply (diversity with one sample) as ``"n/a: <reason>"``.
+A helper model that returns NaN or infinite values stops the evaluation with an error naming it.
 """
 
 from __future__ import annotations
@@ -35,26 +46,34 @@ from vividsound.eval.interfaces import Captioner, Clap, Generator, Tagger
 
 __all__ = ["EvalConfig", "Components", "Features", "evaluate", "score_system", "extract_features",
            "extract_features_mel", "generate_items", "select_items",
-           "METRIC_INFO", "read_probes", "run_probes", "evaluate_probes"]
+           "METRIC_INFO", "METRIC_JUDGE", "read_probes", "run_probes", "evaluate_probes", "resolve_duration"]
 
 Value = Any  # float, or a string "unavailable: ..." / "n/a: ..."
 
 # metric key -> (label in report.md, "higher" or "lower" is better)
+# Independent judges first; in-house columns carry "(in-house)" in their label.
 METRIC_INFO: dict[str, tuple[str, str]] = {
     "psnr": ("PSNR (dB)", "higher"),
-    "fd_tagger": ("FD tagger", "lower"),
-    "mmkl": ("MMKL", "lower"),
-    "is_tagger": ("IS tagger", "higher"),
     "fd_aisfx": ("FD aisfx", "lower"),
-    "kl_aisfx": ("KL aisfx", "lower"),
+    "kl_aisfx": ("KL aisfx (softmax, published form)", "lower"),
     "is_aisfx": ("IS aisfx", "higher"),
-    "clap_score": ("CLAP score", "higher"),
-    "class_relevance": ("class relevance", "higher"),
-    "cider_d": ("CIDEr-D", "higher"),
-    "spice": ("SPICE", "higher"),
-    "diversity_tagger": ("diversity tagger (cos)", "higher"),
     "diversity_mel": ("diversity mel (rms)", "higher"),
+    "fd_tagger": ("FD tagger (in-house)", "lower"),
+    "mmkl": ("MMKL tagger (in-house)", "lower"),
+    "kl_sigmoid_tagger": ("KL tagger (sigmoid, published form; in-house)", "lower"),
+    "is_tagger": ("IS tagger (in-house)", "higher"),
+    "class_relevance": ("class relevance (in-house tagger)", "higher"),
+    "diversity_tagger": ("diversity tagger (cos; in-house)", "higher"),
+    "clap_score": ("CLAP score (in-house)", "higher"),
+    "cider_d": ("CIDEr-D (in-house captioner)", "higher"),
+    "spice": ("SPICE (in-house captioner)", "higher"),
 }
+
+# metric key -> who judges: "independent" (no part in training or selecting the model; PSNR and mel
+# diversity need no model at all) or "in-house" (this project's helper models, trained on the same corpus
+# as the generator and used in training it).
+METRIC_JUDGE: dict[str, str] = {k: ("in-house" if "in-house" in label else "independent")
+                                for k, (label, _) in METRIC_INFO.items()}
 
 
 @dataclass(frozen=True)
@@ -66,7 +85,8 @@ class EvalConfig:
     max_items: int | None = None  # evaluate only the first items of the split
     sample: int | None = None  # evaluate a seeded random subset of this many items (kept in manifest order)
     sample_seed: int = 0  # seed of that subset
-    duration: float | None = None  # seconds per generation; None: the reference clip's length, clamped
+    duration: float | None = None  # seconds per generation; None: the generator's default (see resolve_duration)
+    match_reference_length: bool = False  # generate each item at its reference's length (tells the generator)
     min_duration: float = 1.0  # clamp for reference-length durations, seconds
     max_duration: float = 10.0  # clamp for reference-length durations, seconds
     seed: int = 0  # item i is generated with seed + i
@@ -104,6 +124,8 @@ class EvalConfig:
             raise InputError("give either max_items (the first items) or sample (a random subset), not both")
         if self.duration is not None and not self.duration > 0:
             raise InputError(f"duration must be > 0 seconds, got {self.duration}")
+        if self.duration is not None and self.match_reference_length:
+            raise InputError("give either duration (one length for every item) or match_reference_length, not both")
 
 
 @dataclass
@@ -170,9 +192,15 @@ class _FrontEnds:
 
 
 def _arr(x: Any, name: str, rows: int) -> np.ndarray:
+    """A helper model's output as (rows, D) float64, checked: a wrong shape or a NaN / inf is an error
+    naming the model (a broken judge must stop the evaluation, not turn into "n/a" cells)."""
     a = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
     if a.ndim != 2 or a.shape[0] != rows:
         raise InputError(f"{name} returned shape {a.shape}, expected ({rows}, D)")
+    if not np.isfinite(a).all():
+        bad = int((~np.isfinite(a)).any(axis=1).sum())
+        raise M.NonFiniteError(f"{name} returned NaN or infinite values for {bad} of {rows} clip(s); "
+                               "check the model's weights and the audio it was given")
     return a
 
 
@@ -198,8 +226,8 @@ def extract_features(comp: Components, wavs: Sequence[torch.Tensor], sr: int, me
                 tp.append(_arr(comp.tagger.predict(lm), "tagger.predict", s))
             if comp.aisfx is not None:
                 out = comp.aisfx.embed_audio(wav, sr)
-                ae.append(out.embedding.double().numpy())
-                ap.append(out.probs[aisfx_head].double().numpy())
+                ae.append(_arr(out.embedding, "aisfx embedding", s))
+                ap.append(_arr(out.probs[aisfx_head], f"aisfx head {aisfx_head}", s))
             if comp.clap is not None:
                 ca.append(_arr(comp.clap.embed_audio(fe.log_mel(wav, sr, comp.clap.mel_config)), "clap.embed_audio", s))
             if comp.captioner is not None:
@@ -250,9 +278,12 @@ def extract_features_mel(comp: Components, mels: Sequence[np.ndarray], cfg: MelC
 # --------------------------------------------------------------------------------------------------
 
 def _guard(fn: Callable[[], float]) -> Value:
-    """Run a metric; a metric that cannot apply to these inputs is reported, never invented."""
+    """Run a metric; a metric that cannot apply to these inputs is reported, never invented. Non-finite
+    inputs are not "cannot apply": they mean a model failed, and stop the evaluation."""
     try:
         return float(fn())
+    except M.NonFiniteError:
+        raise
     except InputError as e:
         return f"n/a: {e}"
 
@@ -293,15 +324,16 @@ def score_system(ref: Features, sys: Features, captions: Sequence[Sequence[str]]
     if sys.tag_emb is not None and ref.tag_emb is not None and sys.tag_probs is not None and ref.tag_probs is not None:
         out["fd_tagger"] = _guard(lambda: M.frechet_distance_features(_flat(ref.tag_emb), _flat(sys.tag_emb)))
         out["mmkl"] = _guard(lambda: M.mmkl(ref.tag_probs[:, 0], sys.tag_probs))
+        out["kl_sigmoid_tagger"] = _guard(lambda: M.published_kl(ref.tag_probs[:, 0], sys.tag_probs))
         p = _flat(sys.tag_probs)
         out["is_tagger"] = _guard(lambda: M.inception_score(p / np.clip(p.sum(1, keepdims=True), 1e-12, None),
                                                             _is_splits(len(p), cfg)).mean)
     else:
-        out.update(fd_tagger=no_tag, mmkl=no_tag, is_tagger=no_tag)
+        out.update(fd_tagger=no_tag, mmkl=no_tag, kl_sigmoid_tagger=no_tag, is_tagger=no_tag)
 
     if sys.aisfx_emb is not None and ref.aisfx_emb is not None:
         out["fd_aisfx"] = _guard(lambda: M.frechet_distance_features(_flat(ref.aisfx_emb), _flat(sys.aisfx_emb)))
-        out["kl_aisfx"] = _guard(lambda: M.categorical_kl(ref.aisfx_probs[:, 0], sys.aisfx_probs))
+        out["kl_aisfx"] = _guard(lambda: M.published_kl(ref.aisfx_probs[:, 0], sys.aisfx_probs))
         pa = _flat(sys.aisfx_probs)
         out["is_aisfx"] = _guard(lambda: M.inception_score(pa, _is_splits(len(pa), cfg)).mean)
     else:
@@ -359,10 +391,32 @@ def _safe_name(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", s)[:80] or "item"
 
 
+DEFAULT_DURATION = 5.0  # seconds, for a generator that states no default of its own
+
+
+def resolve_duration(gen: Any, cfg: EvalConfig) -> EvalConfig:
+    """``cfg`` with a fixed ``duration`` filled in: the given one, else the generator's default length
+    (``gen.defaults.duration``, capped at ``gen.max_duration``; 5 s for a generator without one).
+    With ``match_reference_length`` the config is returned unchanged (each item gets its reference's length)."""
+    import dataclasses
+
+    if cfg.duration is not None or cfg.match_reference_length:
+        return cfg
+    d = getattr(getattr(gen, "defaults", None), "duration", None)
+    d = float(d) if isinstance(d, (int, float)) and d > 0 else DEFAULT_DURATION
+    cap = getattr(gen, "max_duration", None)
+    if isinstance(cap, (int, float)) and cap > 0:
+        d = min(d, float(cap))
+    return dataclasses.replace(cfg, duration=d)
+
+
 def item_duration(item: ManifestItem, ref_seconds: float, cfg: EvalConfig) -> float:
-    """Seconds to generate for an item: the fixed ``cfg.duration`` or the reference length, clamped."""
+    """Seconds to generate for an item: the fixed ``cfg.duration``; with ``cfg.match_reference_length``
+    the reference's length, clamped to [min_duration, max_duration]."""
     if cfg.duration is not None:
         return float(cfg.duration)
+    if not cfg.match_reference_length:
+        raise InputError("no duration: pass EvalConfig(duration=...) or call resolve_duration(generator, cfg) first")
     return float(min(max(ref_seconds, cfg.min_duration), cfg.max_duration))
 
 
@@ -600,8 +654,8 @@ def _progress(show: bool) -> Callable[..., Any]:
 
 
 def _metric_info() -> dict[str, dict[str, str]]:
-    """The report's ``metrics`` header: each metric's label and better direction."""
-    return {k: {"label": v[0], "better": v[1]} for k, v in METRIC_INFO.items()}
+    """The report's ``metrics`` header: each metric's label, better direction and judge."""
+    return {k: {"label": v[0], "better": v[1], "judge": METRIC_JUDGE[k]} for k, v in METRIC_INFO.items()}
 
 
 def evaluate(comp: Components, items: Sequence[ManifestItem], corpus_root: str | Path, out_dir: str | Path,
@@ -624,6 +678,7 @@ def evaluate(comp: Components, items: Sequence[ManifestItem], corpus_root: str |
 
     if comp.generator is None:
         raise InputError("evaluate needs a generator")
+    cfg = resolve_duration(comp.generator, cfg)
     items = select_items(items, cfg)
     if len(items) < 2:
         raise InputError(f"evaluation needs at least 2 items in split {cfg.split!r}, got {len(items)}")

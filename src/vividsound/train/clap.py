@@ -18,7 +18,7 @@ import torch
 
 from vividsound.checkpoint import save_component
 from vividsound.models.clap import CLAP, CLAPConfig, info_nce
-from vividsound.train.data import (BatchOrder, DataConfig, batch_rng, cached_caption_features, crop, load_items,
+from vividsound.train.data import (BatchOrder, DataConfig, cached_caption_features, crop, load_items,
                                    prepare_cache)
 from vividsound.train.loop import Stage, TrainConfig, unwrap
 
@@ -71,28 +71,24 @@ class CLAPStage(Stage):
 
     def train_step(self) -> dict[str, float]:
         self.net.train()
-        total = 0.0
-        for micro in range(self.tc.grad_accum):
-            idx = self.order.next(self.tc.batch_size)
-            rng = batch_rng(self.tc.seed, self.dist.rank, self.step, micro)
-            x, t = (v.to(self.device) for v in self.batch([self.train_items[i] for i in idx], rng))
-            with self.no_sync(self.net, micro), self.autocast():
-                a, e, s = self.net(x, t)
-                loss = info_nce(a, e, s)
-                self.check_finite({"info_nce": loss})
-                self.backward(loss, "clap")
-            total += float(loss.detach()) / self.tc.grad_accum
-        norm = self.optimizer_step("clap")
-        return {"train/info_nce": total, "train/temperature": float(1 / self.model.scale.detach()),
-                "train/grad_norm": norm}
+
+        def fetch(idx: list[int], rng) -> tuple[torch.Tensor, ...]:
+            return tuple(v.to(self.device) for v in self.batch([self.train_items[i] for i in idx], rng))
+
+        def loss_fn(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict]:
+            loss = info_nce(*self.net(*batch))
+            return loss, {"train/info_nce": loss}
+
+        logs = self.accumulate("clap", self.net, self.micro_batches(fetch), loss_fn, loss_name="info_nce")
+        return {"train/info_nce": logs["train/info_nce"], "train/temperature": float(1 / self.model.scale.detach()),
+                "train/grad_norm": logs["train/grad_norm"]}
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         m = unwrap(self.net).eval()
-        bs = self.tc.batch_size
         A, T = [], []
-        for k in range(0, len(self.val_items), bs):
-            x, t = (v.to(self.device) for v in self.batch(self.val_items[k : k + bs], None))
+        for _, items in self.val_chunks():
+            x, t = (v.to(self.device) for v in self.batch(items, None))
             with self.autocast():
                 a, e, _ = m(x, t)
             A.append(a.float().cpu())
@@ -101,7 +97,7 @@ class CLAPStage(Stage):
         loss = float(info_nce(a, e, m.scale.detach().cpu()))
         sim = a @ e.t()
         # a caption may be shared by several clips: a retrieval is right when its caption text matches
-        caps = [it.captions[0] for it in self.val_items]
+        caps = [it.captions[0] for it in self.val_items[: a.shape[0]]]
         same = torch.tensor([[ci == cj for cj in caps] for ci in caps])
         top = sim.topk(min(5, sim.shape[1]), dim=1).indices
         r1 = float(same.gather(1, top[:, :1]).any(1).float().mean())

@@ -35,10 +35,11 @@ import torch.nn.functional as F
 from vividsound.audio import griffin_lim
 from vividsound.checkpoint import load_component
 from vividsound.errors import ConfigError
+from vividsound.sampling_defaults import SamplingDefaults
 from vividsound.models.gpt import ConditionalGPT, GPTConfig
 from vividsound.models.text import TextEncoder, TextEncoderConfig, with_mode
 from vividsound.train.codepack import CodePack, write_pack
-from vividsound.train.data import (BatchOrder, DataConfig, DataError, _atomic_npy, _key, batch_rng,
+from vividsound.train.data import (BatchOrder, DataConfig, DataError, _atomic_npy, _key,
                                    cached_caption_features, load_items, prepare_cache)
 from vividsound.train.loop import Stage, TrainConfig, TrainingError, unwrap
 
@@ -66,9 +67,9 @@ class GPTModelConfig:
 class ExportConfig:
     vocoder: str = "hifigan"  # hifigan | griffinlim | a MelGAN component folder
     name: str = "vividsound"  # model name recorded in pipeline.json
-    duration: float = 5.0  # default seconds per clip
-    top_k: int = 512  # default top-k (the paper: 512 of 1024)
-    cfg_scale: float = 1.0  # default classifier-free guidance scale
+    duration: float = SamplingDefaults.duration  # default seconds per clip written into pipeline.json
+    top_k: int = SamplingDefaults.top_k  # default top-k written into pipeline.json (capped at the codebook size)
+    cfg_scale: float = SamplingDefaults.cfg_scale  # default classifier-free guidance scale written into pipeline.json
     fp16: bool = False  # store the exported weights in float16
 
 
@@ -428,35 +429,26 @@ class GPTStage(Stage):
 
     def train_step(self) -> dict[str, float]:
         self.net.train()
-        total = 0.0
-        for micro in range(self.tc.grad_accum):
-            idx = self.order.next(self.tc.batch_size)
-            rng = batch_rng(self.tc.seed, self.dist.rank, self.step, micro)
+
+        def fetch(idx: list[int], rng) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             if self.resident_train is not None:
-                toks, cond, mask = self.resident_train.batch(idx, rng)
-            else:
-                toks, cond, mask = (t.to(self.device) for t in self.batch([self.train_items[i] for i in idx], rng))
-            with self.no_sync(self.net, micro), self.autocast():
-                loss = self._loss(self.net, toks, cond, mask)
-                self.check_finite({"ce": loss})
-                self.backward(loss, "gpt")
-            total += float(loss.detach()) / self.tc.grad_accum
-        norm = self.optimizer_step("gpt")
-        return {"train/ce": total, "train/grad_norm": norm}
+                return self.resident_train.batch(idx, rng)
+            return tuple(t.to(self.device) for t in self.batch([self.train_items[i] for i in idx], rng))
+
+        def loss_fn(batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+            loss = self._loss(self.net, *batch)
+            return loss, {"train/ce": loss}
+
+        return self.accumulate("gpt", self.net, self.micro_batches(fetch), loss_fn, loss_name="ce")
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         m = unwrap(self.net).eval()
-        bs = self.tc.batch_size
-        n_batches = (len(self.val_items) + bs - 1) // bs
-        if self.tc.val_batches:
-            n_batches = min(n_batches, self.tc.val_batches)
         s = s_null = 0.0
         n = 0
-        for k in range(n_batches):
-            items = self.val_items[k * bs : (k + 1) * bs]
+        for start, items in self.val_chunks():
             if self.resident_val is not None:
-                toks, cond, mask = self.resident_val.batch(list(range(k * bs, k * bs + len(items))), None)
+                toks, cond, mask = self.resident_val.batch(list(range(start, start + len(items))), None)
             else:
                 toks, cond, mask = (t.to(self.device) for t in self.batch(items, None))
             with self.autocast():
@@ -486,7 +478,7 @@ class GPTStage(Stage):
 
     def export(self, folder: Path) -> None:
         from vividsound.models.vocoders import GriffinLim, GriffinLimConfig, HiFiGAN, HiFiGANConfig
-        from vividsound.pipeline import SamplingDefaults, TextToSound
+        from vividsound.pipeline import TextToSound
 
         ec, mel = self.cfg.export, self.vq.config.mel
         if ec.vocoder == "hifigan":

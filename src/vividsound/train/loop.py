@@ -1,7 +1,12 @@
 """The loop every stage shares: run folder, schedule, AMP, accumulation, DDP, logging, checkpoints, resume.
 
 A stage subclasses :class:`Stage` and fills in ``setup``, ``train_step``, ``validate``, ``components``
-and ``export``; :func:`run_stage` does the rest::
+and ``export``; :func:`run_stage` does the rest. Inside ``train_step`` a stage describes only its batch
+and its loss: :meth:`Stage.micro_batches` draws the ``grad_accum`` micro-batches of one step (seeded by
+``(seed, rank, step, micro)``), :meth:`Stage.accumulate` runs forward / backward on each (DDP's
+``no_sync`` on all but the last, autocast, the finite-loss check) and takes the optimiser step; the
+validation pass walks :meth:`Stage.val_chunks`. One scaffold, so every stage accumulates, syncs and
+resumes the same way::
 
     RUN_DIR/
       config.yaml            the resolved config (a resume must match it)
@@ -29,7 +34,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterable, Iterator, Literal, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -38,6 +43,9 @@ import torch.nn as nn
 from vividsound.checkpoint import atomic_write_dir, save_component
 from vividsound.config import save_config, to_dict
 from vividsound.errors import VividsoundError
+from vividsound.train.data import batch_rng
+
+B = TypeVar("B")  # a stage's micro-batch
 
 STATE_NAME = "state.pt"
 # Keys that may differ between a run and its resume: they change how, not what, is trained.
@@ -290,6 +298,64 @@ class Stage:
         opt.zero_grad(set_to_none=True)
         self.schedulers[key].step()
         return float(norm)
+
+    # ----- the step / accumulation / validation scaffold ---------------------------------------
+    def micro_batches(self, fetch: Callable[[list[int], Any], B]) -> Iterator[B]:
+        """The ``grad_accum`` micro-batches of this step, drawn lazily (one in memory at a time).
+
+        Args:
+            fetch: ``fetch(indices, rng)`` builds one micro-batch from ``batch_size`` indices of the
+                training order and a NumPy generator seeded by ``(seed, rank, step, micro)``, so a
+                resumed run draws exactly what an uninterrupted one draws.
+        """
+        for micro in range(self.tc.grad_accum):
+            idx = self.order.next(self.tc.batch_size)
+            yield fetch(idx, batch_rng(self.tc.seed, self.dist.rank, self.step, micro))
+
+    def accumulate(self, key: str, net: nn.Module, batches: Iterable[B],
+                   loss_fn: Callable[[B], tuple[torch.Tensor, dict[str, torch.Tensor | float]]], *,
+                   loss_name: str | None = None, grad_norm_log: str | None = "train/grad_norm") -> dict[str, float]:
+        """One optimiser step of ``key`` over micro-batches: the shared accumulation loop.
+
+        For each micro-batch ``loss_fn(batch)`` runs under autocast and, under DDP, inside ``no_sync``
+        for all but the last micro-batch (forward and backward both, as DDP requires); the loss is
+        checked to be finite and back-propagated divided by ``grad_accum``. Then the gradients are
+        unscaled, clipped and stepped (:meth:`optimizer_step`).
+
+        Args:
+            key: the optimiser (and grad scaler) to step.
+            net: the (possibly DDP-wrapped) module whose gradients are synchronised.
+            batches: the micro-batches (``grad_accum`` of them), e.g. :meth:`micro_batches`.
+            loss_fn: ``batch -> (loss, logs)``; ``logs`` are scalars to log, averaged over micro-batches.
+            loss_name: the loss's name in the non-finite error (default ``key``).
+            grad_norm_log: the log key of the gradient norm before clipping (None: not logged).
+
+        Returns:
+            The averaged logs (plus the gradient norm).
+        """
+        logs: dict[str, float] = {}
+        for micro, batch in enumerate(batches):
+            with self.no_sync(net, micro), self.autocast():
+                loss, parts = loss_fn(batch)
+                self.check_finite({loss_name or key: loss})
+                self.backward(loss, key)
+            for k, v in parts.items():
+                logs[k] = logs.get(k, 0.0) + float(v.detach() if isinstance(v, torch.Tensor) else v) / self.tc.grad_accum
+        norm = self.optimizer_step(key)
+        if grad_norm_log:
+            logs[grad_norm_log] = norm
+        return logs
+
+    def val_chunks(self, items: list | None = None) -> Iterator[tuple[int, list]]:
+        """``(start, items)`` chunks of ``batch_size`` validation items, at most ``train.val_batches`` of them
+        (0: all); ``start`` is the index of the chunk's first item."""
+        items = self.val_items if items is None else items
+        bs = self.tc.batch_size
+        n = (len(items) + bs - 1) // bs
+        if self.tc.val_batches:
+            n = min(n, self.tc.val_batches)
+        for k in range(n):
+            yield k * bs, items[k * bs : (k + 1) * bs]
 
     def check_finite(self, losses: dict[str, torch.Tensor | float]) -> None:
         """Stop with one clear line when a loss is NaN or infinite."""

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from vividsound.checkpoint import save_component
 from vividsound.models.tagger import Tagger, TaggerConfig
-from vividsound.train.data import (BatchOrder, DataConfig, DataError, batch_rng, load_items, mel_batch,
+from vividsound.train.data import (BatchOrder, DataConfig, DataError, load_items, mel_batch,
                                    prepare_cache, tag_targets, tag_vocabulary)
 from vividsound.train.loop import Stage, TrainConfig, unwrap
 
@@ -57,35 +57,27 @@ class TaggerStage(Stage):
 
     def train_step(self) -> dict[str, float]:
         self.net.train()
-        total = 0.0
-        for micro in range(self.tc.grad_accum):
-            idx = self.order.next(self.tc.batch_size)
-            rng = batch_rng(self.tc.seed, self.dist.rank, self.step, micro)
+
+        def fetch(idx: list[int], rng) -> tuple[torch.Tensor, torch.Tensor]:
             b = mel_batch(self.cache, [self.train_items[i] for i in idx], self.cfg.data.crop_frames,
                           self.cfg.model.mel, rng)
-            y = self.y_train[idx].to(self.device)
-            with self.no_sync(self.net, micro), self.autocast():
-                loss = self._loss(self.net(b.mel.to(self.device)), y)
-                self.check_finite({"bce": loss})
-                self.backward(loss, "tagger")
-            total += float(loss.detach()) / self.tc.grad_accum
-        norm = self.optimizer_step("tagger")
-        return {"train/bce": total, "train/grad_norm": norm}
+            return b.mel.to(self.device), self.y_train[idx].to(self.device)
+
+        def loss_fn(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+            loss = self._loss(self.net(batch[0]), batch[1])
+            return loss, {"train/bce": loss}
+
+        return self.accumulate("tagger", self.net, self.micro_batches(fetch), loss_fn, loss_name="bce")
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         m = unwrap(self.net).eval()
         probs, losses = [], []
-        bs = self.tc.batch_size
-        n_batches = (len(self.val_items) + bs - 1) // bs
-        if self.tc.val_batches:
-            n_batches = min(n_batches, self.tc.val_batches)
-        for k in range(n_batches):
-            items = self.val_items[k * bs : (k + 1) * bs]
+        for start, items in self.val_chunks():
             b = mel_batch(self.cache, items, self.cfg.data.crop_frames, self.cfg.model.mel, None)
             with self.autocast():
                 logits = m(b.mel.to(self.device)).float()
-            y = self.y_val[k * bs : k * bs + len(items)].to(self.device)
+            y = self.y_val[start : start + len(items)].to(self.device)
             losses.append(float(self._loss(logits, y)) * len(items))
             probs.append(torch.sigmoid(logits).cpu())
         p = torch.cat(probs)

@@ -168,49 +168,36 @@ class VQGANStage(Stage):
             self.model.quantizer.eval()
         frames = self.crop_frames(self.step)
         disc_on = self.step >= lc.disc_start
-        logs: dict[str, float] = {}
-        fakes, reals = [], []
+        pairs: list[tuple[torch.Tensor, torch.Tensor]] = []  # (real, reconstruction) per micro-batch
 
-        def add(k: str, v: torch.Tensor | float) -> None:
-            logs[k] = logs.get(k, 0.0) + float(v.detach() if isinstance(v, torch.Tensor) else v) / tc.grad_accum
+        def fetch(idx: list[int], rng) -> torch.Tensor:
+            return mel_batch(self.cache, [self.train_items[i] for i in idx], frames, self.cfg.model.mel,
+                             rng).mel.to(self.device)
 
-        for micro in range(tc.grad_accum):
-            idx = self.order.next(tc.batch_size)
-            rng = batch_rng(tc.seed, self.dist.rank, self.step, micro)
-            x = mel_batch(self.cache, [self.train_items[i] for i in idx], frames, self.cfg.model.mel,
-                          rng).mel.to(self.device)
-            with self.no_sync(self.net, micro), self.autocast():
-                out = self.net(x)
-                nll, parts = self._nll(x, out.recon)
-                loss = nll + lc.codebook_weight * out.quant.loss.float()
-                if disc_on:
-                    self.disc.requires_grad_(False)  # the generator pass must not train the discriminator
-                    g_loss = hinge_g_loss(self.disc(self.model.normalize(out.recon)))
-                    self.disc.requires_grad_(True)
-                    w = lc.disc_weight * adaptive_weight(nll, g_loss, self.model.last_layer, lc.adaptive_max)
-                    loss = loss + w * g_loss
-                    add("train/g_loss", g_loss)
-                    add("train/adaptive_weight", w)
-                self.check_finite({"vqgan": loss, **parts})
-                self.backward(loss, "vqgan")
-            for k, v in parts.items():
-                add(f"train/{k}", v)
-            add("train/quant_loss", out.quant.loss)
-            add("train/loss", loss)
-            add("train/usage", out.quant.usage)
-            add("train/perplexity", out.quant.perplexity)
-            fakes.append(out.recon.detach().float())
-            reals.append(x)
-        logs["train/grad_norm"] = self.optimizer_step("vqgan")
+        def g_loss_fn(x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+            out = self.net(x)
+            nll, parts = self._nll(x, out.recon)
+            loss = nll + lc.codebook_weight * out.quant.loss.float()
+            logs: dict[str, torch.Tensor | float] = {}
+            if disc_on:
+                self.disc.requires_grad_(False)  # the generator pass must not train the discriminator
+                g_loss = hinge_g_loss(self.disc(self.model.normalize(out.recon)))
+                self.disc.requires_grad_(True)
+                w = lc.disc_weight * adaptive_weight(nll, g_loss, self.model.last_layer, lc.adaptive_max)
+                loss = loss + w * g_loss
+                logs.update({"train/g_loss": g_loss, "train/adaptive_weight": w})
+            pairs.append((x, out.recon.detach().float()))
+            return loss, {**logs, **{f"train/{k}": v for k, v in parts.items()}, "train/quant_loss": out.quant.loss,
+                          "train/loss": loss, "train/usage": out.quant.usage, "train/perplexity": out.quant.perplexity}
+
+        def d_loss_fn(pair: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+            real, fake = pair
+            d_loss = hinge_d_loss(self.dnet(self.model.normalize(real)), self.dnet(self.model.normalize(fake)))
+            return d_loss, {"train/d_loss": d_loss}
+
+        logs = self.accumulate("vqgan", self.net, self.micro_batches(fetch), g_loss_fn)
         if disc_on:
-            for micro in range(tc.grad_accum):
-                with self.no_sync(self.dnet, micro), self.autocast():
-                    d_loss = hinge_d_loss(self.dnet(self.model.normalize(reals[micro])),
-                                          self.dnet(self.model.normalize(fakes[micro])))
-                    self.check_finite({"disc": d_loss})
-                    self.backward(d_loss, "disc")
-                add("train/d_loss", d_loss)
-            self.optimizer_step("disc")
+            logs.update(self.accumulate("disc", self.dnet, pairs, d_loss_fn, grad_norm_log=None))
         else:
             with warnings.catch_warnings():  # keep both schedules on one clock while the discriminator waits
                 warnings.simplefilter("ignore", UserWarning)
@@ -218,7 +205,7 @@ class VQGANStage(Stage):
         self._sync_codebook()
         if lc.revive_every and not self.frozen and (self.step + 1) % lc.revive_every == 0:
             with torch.no_grad():
-                z = self.model.encoder(self.model.normalize(reals[-1])[:, None])  # (B, C, h, w)
+                z = self.model.encoder(self.model.normalize(pairs[-1][0])[:, None])  # (B, C, h, w)
                 flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
                 g = torch.Generator().manual_seed(tc.seed * 7919 + self.step)
                 logs["train/revived"] = float(self.model.quantizer.revive_dead_codes(flat, g))
@@ -261,15 +248,10 @@ class VQGANStage(Stage):
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         m = unwrap(self.net).eval()
-        bs, n = self.tc.batch_size, len(self.val_items)
-        n_batches = (n + bs - 1) // bs
-        if self.tc.val_batches:
-            n_batches = min(n_batches, self.tc.val_batches)
         sums: dict[str, float] = {}
         counts = torch.zeros(self.cfg.model.quantizer.n_codes)
         seen, first = 0, None
-        for k in range(n_batches):
-            items = self.val_items[k * bs : (k + 1) * bs]
+        for _, items in self.val_chunks():
             x = mel_batch(self.cache, items, self.cfg.data.crop_frames, self.cfg.model.mel, None).mel.to(self.device)
             with self.autocast():
                 out = m(x)

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The model card's comparison: a model against the No-Feat model and the retrieval baseline.
 #
-#   scripts/default_vs_baselines.sh MODEL NOFEAT RUNS CORPUS PROBES OUT
+#   experiments/default_vs_baselines.sh MODEL NOFEAT RUNS CORPUS PROBES OUT
 #
 # MODEL: the pipeline folder to score (e.g. src/vividsound/default_model); NOFEAT: a No-Feat pipeline
 # (text.mode=none, same recipe); RUNS: the train-default output (its tagger and CLAP score the clips);

@@ -3,7 +3,7 @@
 # same budget (400 steps x 16 crops, seed 0: identical initialisation and data order) under seven text
 # conditions, then scored in the mel domain on a seeded random sample of 400 test items (5 s each).
 #
-#   scripts/table1.sh CORPUS RUNS OUT
+#   experiments/table1.sh CORPUS RUNS OUT
 #
 # CORPUS: corpus folder; RUNS: a finished `vividsound train-default` output (its VQGAN, CLAP text tower,
 # tagger, CLAP and cache are reused); OUT: where the seven GPT runs and their reports go. Every step

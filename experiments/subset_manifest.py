@@ -1,6 +1,6 @@
 """Write a manifest of a corpus's validation items and the training items named in an id list.
 
-    python scripts/subset_manifest.py --manifest corpus/manifest.jsonl --ids IDS.txt[.gz] --out corpus/SUBSET.jsonl
+    python experiments/subset_manifest.py --manifest corpus/manifest.jsonl --ids IDS.txt[.gz] --out corpus/SUBSET.jsonl
 
 The GPT's fourth phase (docs/MODEL_CARD.md) trained from a codes pack of such a subset; its id list is
 ``benchmarks/results/gpt-gpu-h200-2026-11-27-phase4/train-ids.txt.gz``. Lines keep the manifest's order and

@@ -1,6 +1,6 @@
 """Does the codec keep a sound's level on long clips? VQGAN round trips at one clip length, per decoder span.
 
-    python scripts/codec_long_clips.py [--model DIR] --probes DIR --corpus DIR [--seconds 10]
+    python experiments/codec_long_clips.py [--model DIR] --probes DIR --corpus DIR [--seconds 10]
                                        [--spans 0,24,32] [--loudness 30] [--items 40] [--out FILE.md]
 
 For each ``decode_norm_columns`` value in ``--spans`` (0: whole-grid group-norm statistics) the model's
