@@ -8,7 +8,7 @@
 #   vividsound train vqgan --config configs/default/vqgan_decoder.yaml --out runs/melpack \
 #       --set data.manifest=corpus/manifest.jsonl --write-pack .bench/decoder/mels.npz --pack-mb 56
 # On the GPU machine (carry .bench/decoder; results come back under $OUT):
-#   OUT_DIR=$OUT MINUTES=8 bash scripts/gpu_train_decoder.sh
+#   OUT_DIR=$OUT MINUTES=8 bash experiments/gpu_train_decoder.sh
 # Another sitting continues from the returned weights: INIT=path/to/vqgan (a returned run's vqgan folder;
 # the discriminator starts afresh, the optimiser state is not carried: a 16 MiB file limit per result).
 # RUNS lists "name:KEY=VALUE ..." overrides separated by ';' (default: two learning rates side by side).
