@@ -66,8 +66,11 @@ class _HiFiResBlock(nn.Module):
         self.convs2 = nn.ModuleList(nn.Conv1d(ch, ch, k, padding=(k - 1) // 2) for _ in dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x + c2(lrelu(c1(lrelu(x)))), computed in place on the fresh convolution outputs: the same
+        # numbers bit for bit (y + x == x + y), without allocating two more full-length tensors per step.
         for c1, c2 in zip(self.convs1, self.convs2):
-            x = x + c2(F.leaky_relu(c1(F.leaky_relu(x, 0.1)), 0.1))
+            y = F.leaky_relu(c1(F.leaky_relu(x, 0.1)), 0.1, inplace=True)
+            x = c2(y).add_(x)
         return x
 
 
@@ -202,8 +205,11 @@ class HiFiGAN(nn.Module):
         nk = len(self.config.resblock_kernel_sizes)
         for i, up in enumerate(self.ups):
             x = up(F.leaky_relu(x, 0.1))
-            x = sum(self.resblocks[i * nk + j](x) for j in range(nk)) / nk
-        return torch.tanh(self.conv_post(F.leaky_relu(x)))[:, 0]
+            acc = self.resblocks[i * nk](x)
+            for j in range(1, nk):  # the mean of the parallel residual blocks, summed in order
+                acc.add_(self.resblocks[i * nk + j](x))
+            x = acc.div_(nk)
+        return torch.tanh(self.conv_post(F.leaky_relu(x, inplace=True)))[:, 0]
 
 
 # --------------------------------------------------------------------------------------------------
