@@ -122,3 +122,26 @@ def test_hifigan_universal_is_built_without_meta_leftovers():
     voc = HiFiGAN(HiFiGANConfig())
     assert all(not p.is_meta and p.device.type == "cpu" for p in voc.parameters())
     assert torch.equal(voc.conv_pre.weight, load_universal_state()["conv_pre.weight"])
+
+
+def test_hifigan_in_place_forward_is_bitwise_the_out_of_place_one():
+    import torch.nn.functional as F
+
+    voc = HiFiGAN(HiFiGANConfig())
+
+    def reference(log_mel):  # the plain formulation: new tensors for every step
+        x = voc.conv_pre(log_mel)
+        for i, up in enumerate(voc.ups):
+            x = up(F.leaky_relu(x, 0.1))
+            outs = []
+            for b in voc.resblocks[i * 3 : i * 3 + 3]:
+                y = x
+                for c1, c2 in zip(b.convs1, b.convs2):
+                    y = y + c2(F.leaky_relu(c1(F.leaky_relu(y, 0.1)), 0.1))
+                outs.append(y)
+            x = (outs[0] + outs[1] + outs[2]) / 3
+        return torch.tanh(voc.conv_post(F.leaky_relu(x)))[:, 0]
+
+    mel = torch.randn(2, 80, 24, generator=torch.Generator().manual_seed(0)) * 2 - 5
+    with torch.no_grad():
+        assert torch.equal(voc(mel), reference(mel))
