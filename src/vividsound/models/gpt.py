@@ -112,6 +112,7 @@ class ConditionalGPT(nn.Module):
     """GPT-2 style decoder over code tokens with a text-feature prefix."""
 
     config_class = GPTConfig
+    build_without_init = True  # checkpoint.load_component may skip the random init, then assign weights
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()

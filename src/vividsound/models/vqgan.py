@@ -239,6 +239,7 @@ class VQGAN(nn.Module):
     """Spectrogram VQGAN: log-mel (B, n_mels, T) <-> code grid (B, rows, cols)."""
 
     config_class = VQGANConfig
+    build_without_init = True  # checkpoint.load_component may skip the random init, then assign weights
 
     def __init__(self, config: VQGANConfig) -> None:
         super().__init__()
