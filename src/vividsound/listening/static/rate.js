@@ -159,19 +159,33 @@ async function submit() {
   try {
     await api("/api/ratings", { method: "POST",
       body: JSON.stringify({ page_version: PAGE_VERSION, prompt: current.prompt_id, ratings }) });
-    // Counted only after the server confirmed the commit (tests wait on it).
-    const rate = $("#rate");
-    rate.dataset.saved = String(Number(rate.dataset.saved || "0") + 1);
+  } catch (err) {
     saving = false;
+    if (err.status === 409 && current) {
+      // Saved before with other scores (an answer lost on the way, then the sliders moved): ratings are
+      // final, so go on to the next page when the server has moved on.
+      const was = current.prompt_id;
+      try { await next(); } catch (_) { /* keep the page */ }
+      if (current && current.prompt_id === was) { updateSubmit(); setMsg($("#msg"), "Not saved: " + err.message, "bad"); }
+      else setMsg($("#msg"), "That page had been saved already; its first answers stand.", "bad");
+      return;
+    }
+    updateSubmit();
+    const text = err.status ? "Not saved: " + err.message : "Not saved: the server cannot be reached. Your answers " +
+      "are still here; press the button again in a moment.";
+    setMsg($("#msg"), text, "bad");
+    return;
+  }
+  // The server answered only after its commit: this page is saved, whatever happens next.
+  saving = false;
+  const rate = $("#rate");
+  try {
     await next();
     setMsg($("#msg"), "Saved.", "ok");
   } catch (err) {
-    saving = false;
-    updateSubmit();
-    const text = err.status ? err.message : "Not saved: the server cannot be reached. Your answers are still here; " +
-      "press the button again in a moment.";
-    setMsg($("#msg"), text, "bad");
+    setMsg($("#msg"), "Saved. The next page could not be loaded (" + err.message + "): reload this page to go on.", "bad");
   }
+  rate.dataset.saved = String(Number(rate.dataset.saved || "0") + 1);  // pages acknowledged (tests wait on it)
 }
 
 async function startNew() {
