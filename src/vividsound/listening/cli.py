@@ -57,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("--min-pass-rate", type=float, default=0.75, metavar="R",
                    help="a rater is kept if they pass this share of their checks (default 0.75)")
     c.add_argument("--name", default="", help="the test's name on the page (default: the folder's name)")
-    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.add_argument("--quiet", action="store_true", help="no progress bar and no progress messages")
 
     s = sub.add_parser("serve", help="serve the rating page", description="Serve the rating page of TEST_DIR.")
     s.add_argument("test_dir", type=Path, metavar="TEST_DIR")
@@ -96,7 +96,7 @@ def _create(args: argparse.Namespace) -> int:
                       loudness_dbfs=None if args.no_loudness else args.loudness,
                       checks=Checks(args.noise_max, args.reference_min, args.min_pass_rate), name=args.name)
     test = create_test(o, progress=not args.quiet and sys.stderr.isatty(),
-                       log=lambda m: print(f"vividsound: {m}", file=sys.stderr))
+                       log=(lambda m: None) if args.quiet else (lambda m: print(f"vividsound: {m}", file=sys.stderr)))
     print(test.root)
     return 0
 
