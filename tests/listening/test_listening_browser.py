@@ -51,7 +51,7 @@ def _set_slider(page: Any, clip: str, metric: str, value: int) -> None:
 
 
 def rate_page(page: Any, scores: Scores, cond_of: dict[str, str], prompt_of: dict[str, int],
-              given: dict[str, tuple[int, int]], submit: bool = True) -> None:
+              given: dict[str, tuple[int, int]], submit: bool = True, shot: Path | None = None) -> None:
     """Rate the page on screen (and press the button unless ``submit`` is False)."""
     clips = page.eval_on_selector_all("#clips .clip", "els => els.map(e => e.dataset.clip)")
     assert clips and page.eval_on_selector_all("#clips input[type=range]", "els => els.every(e => e.disabled)")
@@ -65,6 +65,8 @@ def rate_page(page: Any, scores: Scores, cond_of: dict[str, str], prompt_of: dic
         _set_slider(page, cid, "quality", qual)
         given[cid] = (rel, qual)
     assert page.is_enabled("#submit")
+    if shot is not None:
+        page.screenshot(path=str(shot), full_page=True)
     if submit:
         _press_submit(page)
 
@@ -80,21 +82,26 @@ def _press_submit(page: Any) -> None:
                            timeout=30_000)
 
 
-def complete_test(browser: Any, url: str, scores: Scores, test_dir: Path) -> dict[str, tuple[int, int]]:
-    """A new rater in a fresh browser context rates every page; returns clip -> scores given."""
+def complete_test(browser: Any, url: str, scores: Scores, test_dir: Path,
+                  shot: Path | None = None) -> dict[str, tuple[int, int]]:
+    """A new rater in a fresh browser context rates every page; returns clip -> scores given
+    (``shot``: a screenshot of the first page, rated, before it is sent)."""
     cond_of, prompt_of = _key(test_dir)
     ctx = browser.new_context()
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url + "/")
+    page.wait_for_selector("#intro:not([hidden])")
+    if shot is not None:
+        page.screenshot(path=str(shot.with_name("listening-intro.png")), full_page=True)
     page.click("#start")
     given: dict[str, tuple[int, int]] = {}
     while True:
         page.wait_for_selector("#rate:not([hidden]), #done:not([hidden])")
         if page.is_visible("#done"):
             break
-        rate_page(page, scores, cond_of, prompt_of, given)
+        rate_page(page, scores, cond_of, prompt_of, given, shot=None if given else shot)
     ctx.close()
     assert not errors, errors
     return given
@@ -116,8 +123,11 @@ def _expected_means(given: dict[str, tuple[int, int]], cond_of: dict[str, str]) 
 
 
 def test_scripted_rater_completes_and_report_reproduces_ratings(browser, lt_dir, tmp_path, capsys):
+    shots = Path(os.environ.get("VIVIDSOUND_SCREENSHOT_DIR", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
     with ThreadServer(make_app(lt_dir)) as srv:
-        given = complete_test(browser, srv.url, good_rater, lt_dir)
+        given = complete_test(browser, srv.url, good_rater, lt_dir, shot=shots / "listening-page.png")
+    assert (shots / "listening-page.png").stat().st_size > 10_000
     test = load_test(lt_dir)
     assert len(given) == len(test.clips)  # every clip of every page was rated
     cond_of, _ = _key(lt_dir)
@@ -188,6 +198,8 @@ def test_server_killed_between_two_ratings_loses_neither(browser, lt_dir):
         given: dict[str, tuple[int, int]] = {}
         rate_page(page, good_rater, cond_of, prompt_of, given)  # page 1, acknowledged
         assert page.inner_text("#page-no") == "2"
+        # The rater has page 2's sounds (the browser fetched them) when the server dies.
+        page.wait_for_function("() => [...document.querySelectorAll('#clips audio')].every(a => a.readyState === 4)")
         _kill(proc)
         # Page 2 is rated while the server is dead: the page says it was not saved and keeps the answers.
         rate_page(page, good_rater, cond_of, prompt_of, given, submit=False)

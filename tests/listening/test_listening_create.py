@@ -120,6 +120,7 @@ def _swap_prompts(args: list[str], text: str | None) -> list[str]:
     (lambda a: a + ["--system", "alpha=/"], "the name 'alpha' is given twice"),
     (lambda a: a + ["--system", "gamma"], "expected NAME=MODEL_DIR"),
     (lambda a: a + ["--system", "gamma=/no/such/model"], "--system gamma=/no/such/model: not a folder"),
+    (lambda a: a + ["--system", "gamma=/"], "--system gamma: / is not a vividsound model (no pipeline.json)"),
     (_no_corpus, "--reference needs --corpus DIR"),
     (lambda a: _swap_prompts(a, "@item9\n"), "corpus item 'item9' is not in the --corpus manifest"),
     (lambda a: _swap_prompts(a, "@item0\na free prompt\n"), "--reference: every prompt must name a corpus item"),

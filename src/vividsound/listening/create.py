@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from vividsound import __version__
-from vividsound.errors import InputError
+from vividsound.errors import InputError, VividsoundError
 from vividsound.listening.spec import (CLIP_DIR, NAME_RE, RESERVED_NAMES, TEST_FILE, Checks, Clip, Condition,
                                        ListeningTest, Prompt, clip_token, load_test, save_test)
 
@@ -227,7 +227,7 @@ def _plan(o: CreateOptions, progress: Callable[[str], None]) -> ListeningTest:
         progress(f"checking system {name} ({folder})")
         try:
             tts = TextToSound.from_pretrained(folder, device=o.device)
-        except InputError as e:
+        except VividsoundError as e:  # not a pipeline folder, another format version, a bad device, ...
             raise InputError(f"--system {name}: {e}") from None
         rates.append(tts.mel_config.sample_rate)
         default_durations.append(min(tts.defaults.duration, tts.max_duration))
@@ -241,9 +241,13 @@ def _plan(o: CreateOptions, progress: Callable[[str], None]) -> ListeningTest:
         conditions.append(Condition(name=name, kind="system", source=str(Path(folder).resolve()),
                                     fingerprint=fingerprint(Path(folder)), settings={**s, "model": tts.name},
                                     clips_per_prompt=o.per_prompt))
-    del loaded
+    loaded, tts = [], None  # free them: the models are loaded again one at a time to generate
     if o.reference:
         conditions.append(Condition(name="reference", kind="reference", source=str(manifest.resolve())))
+        short = [p.item for p in prompts if (items[p.item].duration or duration) < duration - 0.05]
+        if short:  # silence after a short recording can tell a rater which clip is the real one
+            progress(f"note: {len(short)} reference recording(s) are shorter than {duration:g} s and are padded "
+                     f"with silence (e.g. {short[0]}); prompts of items at least that long keep the test blind")
     if o.retrieval:
         enc = o.retrieval_encoder or o.systems[0][1]
         if not Path(enc).is_dir():
