@@ -1,8 +1,9 @@
 """Scripted raters use the rating page in real Chromium (headless, driven by Playwright).
 
 Skipped with a reason when Playwright or a Chromium binary is missing. The rater script plays every clip
-to its end (the page unlocks the sliders only then; played 8x fast to keep the test short), moves the
-sliders with the keyboard and presses the page's button, like a person would.
+to its end (the page unlocks the sliders only then; played 16x fast to keep the test short), moves the
+sliders (with the keyboard in the first test, by the same input events elsewhere) and presses the page's
+button, like a person would.
 """
 
 from __future__ import annotations
@@ -44,26 +45,45 @@ def _key(test_dir: Path) -> tuple[dict[str, str], dict[str, int]]:
 
 
 def _set_slider(page: Any, clip: str, metric: str, value: int) -> None:
+    """Move a slider with the keyboard, as a person would (Home/End, then arrow keys)."""
     box = page.locator(f'#clips .clip[data-clip="{clip}"] input[data-metric="{metric}"]')
-    box.press("Home")
-    for _ in range(value):
-        box.press("ArrowRight")
+    if value <= 5:
+        box.press("Home")
+        for _ in range(value):
+            box.press("ArrowRight")
+    else:
+        box.press("End")
+        for _ in range(10 - value):
+            box.press("ArrowLeft")
+
+
+# Sets every slider of the page at once, firing the same `input` events the keyboard does (fast path).
+SET_ALL = """(values) => { for (const [clip, rel, qual] of values) {
+  const li = document.querySelector(`#clips .clip[data-clip="${clip}"]`);
+  for (const [metric, v] of [["relevance", rel], ["quality", qual]]) {
+    const el = li.querySelector(`input[data-metric="${metric}"]`);
+    el.value = String(v); el.dispatchEvent(new Event("input", {bubbles: true})); } } }"""
 
 
 def rate_page(page: Any, scores: Scores, cond_of: dict[str, str], prompt_of: dict[str, int],
-              given: dict[str, tuple[int, int]], submit: bool = True, shot: Path | None = None) -> None:
-    """Rate the page on screen (and press the button unless ``submit`` is False)."""
+              given: dict[str, tuple[int, int]], submit: bool = True, shot: Path | None = None,
+              keyboard: bool = False) -> None:
+    """Rate the page on screen (and press the button unless ``submit`` is False); ``keyboard`` moves the
+    sliders key by key, else all at once with the same input events."""
     clips = page.eval_on_selector_all("#clips .clip", "els => els.map(e => e.dataset.clip)")
     assert clips and page.eval_on_selector_all("#clips input[type=range]", "els => els.every(e => e.disabled)")
     assert page.is_disabled("#submit")
-    page.evaluate("() => { for (const a of document.querySelectorAll('#clips audio')) { a.playbackRate = 8; a.play(); } }")
+    page.evaluate("() => { for (const a of document.querySelectorAll('#clips audio')) { a.playbackRate = 16; a.play(); } }")
     page.wait_for_function("() => [...document.querySelectorAll('#clips .clip')].every(li => li.dataset.heard === '1')",
                            timeout=30_000)
-    for cid in clips:
-        rel, qual = scores(cond_of[cid], prompt_of[cid])
-        _set_slider(page, cid, "relevance", rel)
-        _set_slider(page, cid, "quality", qual)
-        given[cid] = (rel, qual)
+    values = [(cid, *scores(cond_of[cid], prompt_of[cid])) for cid in clips]
+    if keyboard:
+        for cid, rel, qual in values:
+            _set_slider(page, cid, "relevance", rel)
+            _set_slider(page, cid, "quality", qual)
+    else:
+        page.evaluate(SET_ALL, values)
+    given.update({cid: (rel, qual) for cid, rel, qual in values})
     assert page.is_enabled("#submit")
     if shot is not None:
         page.screenshot(path=str(shot), full_page=True)
@@ -82,8 +102,8 @@ def _press_submit(page: Any) -> None:
                            timeout=30_000)
 
 
-def complete_test(browser: Any, url: str, scores: Scores, test_dir: Path,
-                  shot: Path | None = None) -> dict[str, tuple[int, int]]:
+def complete_test(browser: Any, url: str, scores: Scores, test_dir: Path, shot: Path | None = None,
+                  keyboard: bool = False) -> dict[str, tuple[int, int]]:
     """A new rater in a fresh browser context rates every page; returns clip -> scores given
     (``shot``: a screenshot of the first page, rated, before it is sent)."""
     cond_of, prompt_of = _key(test_dir)
@@ -101,7 +121,7 @@ def complete_test(browser: Any, url: str, scores: Scores, test_dir: Path,
         page.wait_for_selector("#rate:not([hidden]), #done:not([hidden])")
         if page.is_visible("#done"):
             break
-        rate_page(page, scores, cond_of, prompt_of, given, shot=None if given else shot)
+        rate_page(page, scores, cond_of, prompt_of, given, shot=None if given else shot, keyboard=keyboard)
     ctx.close()
     assert not errors, errors
     return given
@@ -126,7 +146,7 @@ def test_scripted_rater_completes_and_report_reproduces_ratings(browser, lt_dir,
     shots = Path(os.environ.get("VIVIDSOUND_SCREENSHOT_DIR", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     with ThreadServer(make_app(lt_dir)) as srv:
-        given = complete_test(browser, srv.url, good_rater, lt_dir, shot=shots / "listening-page.png")
+        given = complete_test(browser, srv.url, good_rater, lt_dir, shot=shots / "listening-page.png", keyboard=True)
     assert (shots / "listening-page.png").stat().st_size > 10_000
     test = load_test(lt_dir)
     assert len(given) == len(test.clips)  # every clip of every page was rated
