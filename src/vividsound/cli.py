@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train-default": ("vividsound.train.default_cli", "train every stage of the default model"),
     "evaluate": ("vividsound.eval.cli", "evaluate a model on a corpus split and the probes"),
     "serve": ("vividsound.server.cli", "serve the web page and HTTP API"),
+    "listening-test": ("vividsound.listening.cli", "a blind listening test: create clips, serve the rating page, report"),
 }
 
 
