@@ -40,6 +40,7 @@ PIPELINE_NAME = "pipeline.json"
 COMPONENTS = ("text_encoder", "gpt", "vqgan", "vocoder")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
 MAX_SAMPLES_PER_CALL = 64
+GPT_CLASSES = ("ConditionalGPT", "ColumnGPT")  # the priors a pipeline accepts (flat, column-parallel)
 DECODE_ROWS = 32  # rows per VQGAN-decoder + vocoder call (sampling batches can be much larger on a GPU)
 
 
@@ -205,7 +206,7 @@ class TextToSound:
         if missing:
             raise CheckpointError(f"{meta_path} lists no {', '.join(missing)} component")
         text = load_component(root / comps["text_encoder"], "TextEncoder")
-        gpt = load_component(root / comps["gpt"], "ConditionalGPT")
+        gpt = load_component(root / comps["gpt"], GPT_CLASSES)
         vqgan = load_component(root / comps["vqgan"], "VQGAN")
         if vocoder is None:
             voc = load_component(root / comps["vocoder"], ("HiFiGAN", "MelGAN", "GriffinLim"))
