@@ -1,4 +1,4 @@
-"""Training: one module per stage (tagger, vqgan, clap, gpt, melgan, captioner) on a shared loop.
+"""Training: one module per stage (tagger, vqgan, clap, gpt, melgan, vocos, captioner) on a shared loop.
 
 ``vividsound train STAGE --config FILE --out RUN_DIR`` or, in Python::
 
@@ -22,6 +22,7 @@ STAGES: dict[str, str] = {
     "clap": "vividsound.train.clap:CLAPStage",
     "gpt": "vividsound.train.gpt:GPTStage",
     "melgan": "vividsound.train.melgan:MelGANStage",
+    "vocos": "vividsound.train.vocos:VocosStage",
     "captioner": "vividsound.train.captioner:CaptionerStage",
 }
 
@@ -57,11 +58,20 @@ def train(stage: str, config: str | Path | dict | None, out: str | Path, *, over
 def write_codes_pack(stage: str, config: str | Path | dict | None, out: str | Path, path: str | Path, *,
                      overrides: Sequence[str] = ()) -> Path:
     """Code the GPT stage's train split and validation items and write a codes pack to ``path``
-    (:mod:`vividsound.train.codepack`); ``out`` holds the mel and code caches."""
-    if stage != "gpt":
-        raise ConfigError(f"--write-pack is for the gpt stage, not {stage!r}")
-    from vividsound.train.gpt import GPTStage
+    (:mod:`vividsound.train.codepack`); ``out`` holds the mel and code caches. For the ``vocos`` stage: a
+    waveform pack (:func:`vividsound.train.vocos.write_wave_pack`)."""
+    if stage not in ("gpt", "vocos"):
+        raise ConfigError(f"--write-pack is for the gpt stage (codes) and the vocos stage (waveforms), not {stage!r}")
     from vividsound.train.loop import init_dist
+
+    if stage == "vocos":  # a waveform pack (vividsound.train.vocos.write_wave_pack)
+        from vividsound.train.vocos import VocosStage
+
+        cfg = load_stage_config(stage, config, overrides)
+        st = VocosStage(cfg, Path(out), init_dist(cfg.train.device))
+        st.setup()
+        return st.write_pack(path)
+    from vividsound.train.gpt import GPTStage
 
     cfg = load_stage_config(stage, config, list(overrides) + ["resident=false"])
     st = GPTStage(cfg, Path(out), init_dist(cfg.train.device))

@@ -15,9 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a config value, e.g. --set train.steps=100 (repeatable; types are checked)")
     parser.add_argument("--out", required=True, help="run folder (config, logs, checkpoints, export)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
-    parser.add_argument("--write-pack", metavar="FILE", help="gpt only: code every train and validation item "
-                        "(caches under --out) and write a codes pack to FILE instead of training; train on it "
-                        "elsewhere with --set pack=FILE")
+    parser.add_argument("--write-pack", metavar="FILE", help="gpt: code every train and validation item "
+                        "(caches under --out) and write a codes pack to FILE instead of training; vocos: write a "
+                        "waveform pack (an excerpt of each item); train on it elsewhere with --set pack=FILE")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         from vividsound.train import write_codes_pack
 
         path = write_codes_pack(args.stage, args.config, args.out, args.write_pack, overrides=args.overrides)
-        print(f"wrote codes pack {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        print(f"wrote {'codes' if args.stage == 'gpt' else 'waveform'} pack {path} ({path.stat().st_size / 1e6:.1f} MB)")
         return 0
     export = train(args.stage, args.config, args.out, overrides=args.overrides, resume=args.resume)
     if dist.is_available() and dist.is_initialized():  # launched by torchrun
