@@ -354,7 +354,8 @@ def bench_phase(a, res: Path, trained_columns: Path | None) -> list[str]:
                 torch.cuda.empty_cache()
     lines = [f"# Text to waveform, flat vs column GPT, {duration:g} s clips", ""]
     lines += header(dev, torch.get_num_threads() if not cuda else "n/a (GPU)") + [f"- {n}" for n in notes]
-    lines += [f"- GPT bf16 on a GPU (VQGAN and vocoder bf16 at batch > 1), CUDA-graph step loop; top-k 256", ""]
+    lines += ["- GPT bf16 (VQGAN and vocoder bf16 at batch > 1), CUDA-graph step loop; top-k 256" if cuda else
+              "- CPU (smoke run): fp32, eager step loop; top-k 256; the CUDA-graph token check runs on a GPU only", ""]
     lines += [markdown_table(["size", "GPT", "sequential steps", "batch", "s / batch (median)", "s / clip", "clips / min",
                               "text (s)", "GPT (s)", "decode + vocoder (s)", "runs"], rows), ""]
     lines += ["Checks:", ""] + [f"- {c}" for c in checks] + [""]
