@@ -72,7 +72,7 @@ def test_selectable_by_name_in_the_pipeline(tiny_model_dir, tmp_path):
 
     folder = tmp_path / "m"
     shutil.copytree(tiny_model_dir, folder)
-    with pytest.raises(CheckpointError, match="vocos has no bundled weights"):
+    with pytest.raises(CheckpointError, match="Vocos has no bundled weights"):
         TextToSound.from_pretrained(folder, vocoder="vocos")
     torch.manual_seed(0)
     save_component(Vocos(VocosConfig(**TINY)), folder / "vocos")

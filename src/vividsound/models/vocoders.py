@@ -236,6 +236,7 @@ def build_vocoder(name: str, mel: MelConfig) -> nn.Module:
     if name == "griffinlim":
         return GriffinLim(GriffinLimConfig(mel=mel))
     if name in ("melgan", "vocos"):
-        raise CheckpointError(f"{name} has no bundled weights; train one (vividsound train {name}) and "
-                              "pass its folder, or use --vocoder hifigan / griffinlim")
+        cls = {"melgan": "MelGAN", "vocos": "Vocos"}[name]
+        raise CheckpointError(f"{cls} has no bundled weights; train one (vividsound train {name}) and put its "
+                              f"folder in the pipeline as {name}/, or use --vocoder hifigan / griffinlim")
     raise ValueError(f"unknown vocoder {name!r}; choose one of {', '.join(VOCODERS)}")
