@@ -11,10 +11,10 @@ and the MiniLM tower (24 MB) already fill a call, so the vocoder trains in a sec
 the waveform pack (~38 MB, ~14 minutes of audio). No log-mel travels: the vocoder's input is computed from
 the waveform on the GPU, and 8-bit audio would teach the vocoder its quantisation noise.
 
-``run`` (on the GPU; ``--smoke``: anywhere, on tiny data it makes itself, in about a minute on a CPU):
+``run`` (on the GPU; ``--smoke``: anywhere, on tiny data it makes itself, in a few minutes on a CPU):
 
 a. trains a column GPT (``model.type=columns``) and, beside it at the same budget, a flat GPT, both from
-   scratch on the codes pack for ``--gpt-minutes`` (gpt_gpu.yaml's recipe: resident batches, the cosine
+   scratch on the codes pack for ``--gpt-minutes`` (3; gpt_gpu.yaml's recipe: resident batches, the cosine
    schedule following the clock), so their validation losses compare; the column GPT's weights (best
    validation step) come back in fp16. ``--init-gpt DIR`` continues a column GPT from such weights (the
    optimiser state, ~100 MB, is over the return limit: a later session resumes from the weights);
@@ -49,6 +49,8 @@ MODEL = REPO / "src" / "vividsound" / "default_model"
 PART_BYTES = 15 * 2**20
 LIMIT_BYTES = 64 * 2**20  # what a lent machine takes per call (working tree + carried paths)
 PY = sys.executable
+START = time.time()
+BENCH_RESERVE = 170  # seconds kept for the benchmark and the packing after training
 
 
 def log(msg: str) -> None:
@@ -219,8 +221,11 @@ def train_phase(a, bundle: Path, wave_bundle: Path, work: Path, res: Path, gpt_e
         jobs["vocos"] = vocos_args(wave_bundle, work / "vocos", a.vocos_minutes, vocos_extra)
     else:
         log(f"no {wave_bundle / 'wave.npz'}: the vocoder is not trained in this run")
-    setup = 60 if a.smoke else 240  # encoding every caption, the last validation and the export
-    limits = {k: (a.gpt_minutes if k.startswith("gpt") else a.vocos_minutes) * 60 + setup for k in jobs}
+    setup = 60 if a.smoke else 150  # encoding every caption, the last validation and the export
+    # every job also ends before the run's deadline, leaving the benchmark and the packing their reserve
+    left = a.deadline - (time.time() - START) - (BENCH_RESERVE if "bench" in a.phases else 20)
+    limits = {k: max(30.0, min((a.gpt_minutes if k.startswith("gpt") else a.vocos_minutes) * 60 + setup, left))
+              for k in jobs}
     (res / "logs").mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     if a.smoke:  # one torch process at a time on a small CPU
@@ -293,6 +298,9 @@ def bench_phase(a, res: Path, trained_columns: Path | None) -> list[str]:
         return t
 
     for size in sizes:
+        if a.deadline - (time.time() - START) < 60:
+            checks.append(f"{size}: skipped, the run's deadline is near")
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             if size == "default":
                 base = TextToSound.from_pretrained(MODEL, vocoder="griffinlim")
@@ -393,6 +401,7 @@ def run(a: argparse.Namespace) -> None:
         bundle, wave_bundle = Path(a.bundle), Path(a.wave_bundle)
         if a.smoke:
             a.gpt_minutes, a.vocos_minutes = min(a.gpt_minutes, 0.1), min(a.vocos_minutes, 0.1)
+            a.deadline = max(a.deadline, 1800.0)  # a busy CPU, one process at a time: no lease to fit
             bundle, gpt_extra, vocos_extra = smoke_bundle(Path(tmp) / "smoke")
             wave_bundle = bundle
             gpt_extra = gpt_extra + ["--set=train.steps=6", "--set=train.device=cpu", "--set=train.val_every=3",
@@ -433,10 +442,12 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--out", required=True)
     r.add_argument("--bundle", default=str(REPO / ".bench" / "gpu22"))
     r.add_argument("--wave-bundle", default=str(REPO / ".bench" / "gpu22-wave"))
-    r.add_argument("--smoke", action="store_true", help="tiny data made here, CPU, about a minute")
+    r.add_argument("--smoke", action="store_true", help="tiny data made here, CPU, a few minutes")
     r.add_argument("--phases", default="train,bench")
-    r.add_argument("--gpt-minutes", type=float, default=4.0)
-    r.add_argument("--vocos-minutes", type=float, default=4.0)
+    r.add_argument("--gpt-minutes", type=float, default=3.0)
+    r.add_argument("--vocos-minutes", type=float, default=2.0)
+    r.add_argument("--deadline", type=float, default=480.0, help="seconds after which every phase has ended "
+                   "and the results are packed (a lent machine's command runs at most 600 s)")
     r.add_argument("--no-flat", dest="flat", action="store_false", help="skip the flat GPT run beside the column one")
     r.add_argument("--return-flat", action="store_true", help="also return the flat GPT's weights (17 MB)")
     r.add_argument("--init-gpt", default="", help="a column GPT folder to continue from (a previous run's weights)")

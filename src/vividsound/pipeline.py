@@ -236,6 +236,11 @@ class TextToSound:
                 return load_component(cand, cls_name)
         return build_vocoder(name, mel)  # raises the clear "no trained weights" error
 
+    @staticmethod
+    def _find_melgan(root: Path, mel: MelConfig) -> torch.nn.Module:
+        """The pipeline's trained MelGAN (kept for callers of the older name, e.g. benchmarks/generate_cpu.py)."""
+        return TextToSound._find_trained_vocoder(root, "melgan", mel)
+
     def save_pretrained(self, path: str | os.PathLike, *, dtype: torch.dtype | None = None) -> Path:
         """Write this pipeline as a folder (atomically); ``dtype=torch.float16`` halves its size."""
         if self.quantize is not None:
