@@ -35,14 +35,17 @@ _COMPONENTS: dict[str, str] = {
     "VQGAN": "vividsound.models.vqgan:VQGAN",
     "PatchDiscriminator": "vividsound.models.discriminator:PatchDiscriminator",
     "ConditionalGPT": "vividsound.models.gpt:ConditionalGPT",
+    "ColumnGPT": "vividsound.models.gpt_columns:ColumnGPT",
     "TextEncoder": "vividsound.models.text:TextEncoder",
     "HiFiGAN": "vividsound.models.vocoders:HiFiGAN",
     "MelGAN": "vividsound.models.vocoders:MelGAN",
     "GriffinLim": "vividsound.models.vocoders:GriffinLim",
+    "Vocos": "vividsound.models.vocos:Vocos",
     "Tagger": "vividsound.models.tagger:Tagger",
     "CLAP": "vividsound.models.clap:CLAP",
     "Captioner": "vividsound.models.captioner:Captioner",
     "MultiScaleDiscriminator": "vividsound.models.melgan_discriminator:MultiScaleDiscriminator",
+    "VocosDiscriminator": "vividsound.models.vocos_discriminator:VocosDiscriminator",
 }
 
 

@@ -20,7 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "info": ("vividsound.commands.info", "describe a model: components, sizes, mel config"),
     "corpus": ("vividsound.data.cli", "build or inspect the offline caption-audio corpus"),
     "probes": ("vividsound.data.probes_cli", "build the checkable probe prompt set"),
-    "train": ("vividsound.train.cli", "train one stage (tagger, vqgan, clap, gpt, melgan, captioner)"),
+    "train": ("vividsound.train.cli", "train one stage (tagger, vqgan, clap, gpt, melgan, vocos, captioner)"),
     "train-default": ("vividsound.train.default_cli", "train every stage of the default model"),
     "evaluate": ("vividsound.eval.cli", "evaluate a model on a corpus split and the probes"),
     "serve": ("vividsound.server.cli", "serve the web page and HTTP API"),

@@ -41,6 +41,9 @@ PIPELINE_NAME = "pipeline.json"
 COMPONENTS = ("text_encoder", "gpt", "vqgan", "vocoder")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
 MAX_SAMPLES_PER_CALL = 64
+VOCODER_CLASSES = ("HiFiGAN", "MelGAN", "GriffinLim", "Vocos")  # vocoder component classes a pipeline accepts
+TRAINED_VOCODERS = {"melgan": "MelGAN", "vocos": "Vocos"}  # --vocoder names that need a trained folder
+GPT_CLASSES = ("ConditionalGPT", "ColumnGPT")  # the priors a pipeline accepts (flat, column-parallel)
 DECODE_ROWS = 32  # rows per VQGAN-decoder + vocoder call (sampling batches can be much larger on a GPU)
 
 
@@ -175,7 +178,8 @@ class TextToSound:
         """Load a pipeline folder (default: the model bundled with the package).
 
         Args:
-            vocoder: replace the pipeline's vocoder: ``hifigan``, ``griffinlim`` or a component folder.
+            vocoder: replace the pipeline's vocoder: ``hifigan``, ``griffinlim``, ``melgan`` / ``vocos`` (the
+                pipeline's own trained folder of that name) or a component folder.
             compile: compile the GPT's per-token step with ``torch.compile`` (worth it on a GPU for many
                 clips; the first generation pays the compilation).
             quantize: ``"int8"``: CPU only, the GPT's transformer Linear layers in int8 (see
@@ -195,15 +199,15 @@ class TextToSound:
         if missing:
             raise CheckpointError(f"{meta_path} lists no {', '.join(missing)} component")
         text = load_component(root / comps["text_encoder"], "TextEncoder")
-        gpt = load_component(root / comps["gpt"], "ConditionalGPT")
+        gpt = load_component(root / comps["gpt"], GPT_CLASSES)
         vqgan = load_component(root / comps["vqgan"], "VQGAN")
         if vocoder is None:
-            voc = load_component(root / comps["vocoder"], ("HiFiGAN", "MelGAN", "GriffinLim"))
+            voc = load_component(root / comps["vocoder"], VOCODER_CLASSES)
         elif str(vocoder) in VOCODERS:
-            voc = build_vocoder(str(vocoder), vqgan.config.mel) if str(vocoder) != "melgan" else \
-                cls._find_melgan(root, vqgan.config.mel)
+            voc = build_vocoder(str(vocoder), vqgan.config.mel) if str(vocoder) not in TRAINED_VOCODERS else \
+                cls._find_trained_vocoder(root, str(vocoder), vqgan.config.mel)
         else:
-            voc = load_component(vocoder, ("HiFiGAN", "MelGAN", "GriffinLim"))
+            voc = load_component(vocoder, VOCODER_CLASSES)
         try:
             defaults = SamplingDefaults(**meta.get("defaults", {}))
         except TypeError as e:
@@ -214,11 +218,18 @@ class TextToSound:
         return quantize_pipeline(pipe.to(device), quantize)
 
     @staticmethod
+    def _find_trained_vocoder(root: Path, name: str, mel: MelConfig) -> torch.nn.Module:
+        """The pipeline's own trained ``melgan`` / ``vocos`` weights: its vocoder folder or a folder of that name."""
+        cls_name = TRAINED_VOCODERS[name]
+        for cand in (root / "vocoder", root / name):
+            if (cand / "config.json").is_file() and json.loads((cand / "config.json").read_text()).get("class") == cls_name:
+                return load_component(cand, cls_name)
+        return build_vocoder(name, mel)  # raises the clear "no trained weights" error
+
+    @staticmethod
     def _find_melgan(root: Path, mel: MelConfig) -> torch.nn.Module:
-        for cand in (root / "vocoder", root / "melgan"):
-            if (cand / "config.json").is_file() and json.loads((cand / "config.json").read_text()).get("class") == "MelGAN":
-                return load_component(cand, "MelGAN")
-        return build_vocoder("melgan", mel)  # raises the clear "no MelGAN weights" error
+        """The pipeline's trained MelGAN (kept for callers of the older name, e.g. benchmarks/generate_cpu.py)."""
+        return TextToSound._find_trained_vocoder(root, "melgan", mel)
 
     def save_pretrained(self, path: str | os.PathLike, *, dtype: torch.dtype | None = None) -> Path:
         """Write this pipeline as a folder (atomically); ``dtype=torch.float16`` halves its size."""

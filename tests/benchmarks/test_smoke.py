@@ -130,3 +130,20 @@ def test_generate_gpu_tiny_runs_on_cpu(tmp_path):
         assert sum(generate_gpu.median(v) for v in c.stages.values()) <= c.seconds * 1.5
     text = generate_gpu.report(cells, checks, notes + [generate_gpu.clip_note(tts, 1.0)], dev, "tiny")
     assert "| bf16 | plain | 3 |" in text and "1 s per clip" in text
+
+
+def test_vocoder_benchmark_rows_and_speedups():
+    from benchmarks import vocoder_cpu
+
+    rows = vocoder_cpu.run(["hifigan", "vocos"], [1], repeats=1, seconds=0.5, size="tiny", log=lambda *_: None)
+    assert [(r["threads"], r["vocoder"]) for r in rows] == [(1, "hifigan"), (1, "vocos")]
+    assert rows[0]["speedup_wall"] == 1.0 and rows[1]["wall"] > 0 and rows[1]["speedup_cpu"] > 0
+    assert "| 1 | vocos |" in vocoder_cpu.report(rows, 0.5, "n/a")
+
+
+def test_columns_benchmark_counts_sequential_steps():
+    from benchmarks import columns_cpu
+
+    rows = columns_cpu.run(["tiny"], [1], repeats=1, columns=6, log=lambda *_: None)
+    assert {r["gpt"]: r["steps"] for r in rows} == {"flat": 30, "columns": 10}  # 6 x 5 tokens; 6 + 5 - 1 steps
+    assert all(r["wall"] > 0 and r["cpu"] >= 0 for r in rows)

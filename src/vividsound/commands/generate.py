@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
     p.add_argument("--num-samples", type=int, default=1, metavar="N", help="variations per prompt")
     p.add_argument("--batch-size", type=int, default=8, metavar="N", help="rows sampled at once")
-    p.add_argument("--vocoder", choices=("hifigan", "melgan", "griffinlim"), help="override the model's vocoder")
+    p.add_argument("--vocoder", choices=("hifigan", "melgan", "griffinlim", "vocos"), help="override the model's vocoder")
     p.add_argument("--format", choices=FORMATS, help="audio format (default: from the output suffix, else wav)")
     p.add_argument("--plot", metavar="PNG", help="also save the spectrogram(s) as an image")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")

@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="interface to bind (default 127.0.0.1; any other needs an API key)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--model", metavar="DIR", help="pipeline folder (default: the bundled model)")
-    p.add_argument("--vocoder", choices=("hifigan", "melgan", "griffinlim"), help="override the model's vocoder")
+    p.add_argument("--vocoder", choices=("hifigan", "melgan", "griffinlim", "vocos"), help="override the model's vocoder")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     p.add_argument("--api-key", metavar="KEY",
                    help=f"require this key on every /v1 route (default: ${API_KEY_ENV}; prefer the variable, "

@@ -1,4 +1,4 @@
-"""Training: one module per stage (tagger, vqgan, clap, gpt, melgan, captioner) on a shared loop.
+"""Training: one module per stage (tagger, vqgan, clap, gpt, melgan, vocos, captioner) on a shared loop.
 
 ``vividsound train STAGE --config FILE --out RUN_DIR`` or, in Python::
 
@@ -22,6 +22,7 @@ STAGES: dict[str, str] = {
     "clap": "vividsound.train.clap:CLAPStage",
     "gpt": "vividsound.train.gpt:GPTStage",
     "melgan": "vividsound.train.melgan:MelGANStage",
+    "vocos": "vividsound.train.vocos:VocosStage",
     "captioner": "vividsound.train.captioner:CaptionerStage",
 }
 
@@ -57,11 +58,20 @@ def train(stage: str, config: str | Path | dict | None, out: str | Path, *, over
 def write_codes_pack(stage: str, config: str | Path | dict | None, out: str | Path, path: str | Path, *,
                      overrides: Sequence[str] = ()) -> Path:
     """Code the GPT stage's train split and validation items and write a codes pack to ``path``
-    (:mod:`vividsound.train.codepack`); ``out`` holds the mel and code caches."""
-    if stage != "gpt":
-        raise ConfigError(f"--write-pack is for the gpt stage, not {stage!r}")
-    from vividsound.train.gpt import GPTStage
+    (:mod:`vividsound.train.codepack`); ``out`` holds the mel and code caches. For the ``vocos`` stage: a
+    waveform pack (:func:`vividsound.train.vocos.write_wave_pack`)."""
+    if stage not in ("gpt", "vocos"):
+        raise ConfigError(f"--write-pack is for the gpt stage (codes) and the vocos stage (waveforms), not {stage!r}")
     from vividsound.train.loop import init_dist
+
+    if stage == "vocos":  # a waveform pack (vividsound.train.vocos.write_wave_pack)
+        from vividsound.train.vocos import VocosStage
+
+        cfg = load_stage_config(stage, config, overrides)
+        st = VocosStage(cfg, Path(out), init_dist(cfg.train.device))
+        st.setup()
+        return st.write_pack(path)
+    from vividsound.train.gpt import GPTStage
 
     cfg = load_stage_config(stage, config, list(overrides) + ["resident=false"])
     st = GPTStage(cfg, Path(out), init_dist(cfg.train.device))
@@ -72,12 +82,12 @@ def write_codes_pack(stage: str, config: str | Path | dict | None, out: str | Pa
 def write_pack(stage: str, config: str | Path | dict | None, out: str | Path, path: str | Path, *,
                overrides: Sequence[str] = (), budget_mb: float = 56.0) -> Path:
     """A pack of what ``stage`` reads, to train it on a machine without the corpus: a codes pack for the
-    GPT (:func:`write_codes_pack`), a mel pack of at most ``budget_mb`` MB for the VQGAN
-    (:mod:`vividsound.train.melpack`)."""
-    if stage == "gpt":
+    GPT and a waveform pack for Vocos (:func:`write_codes_pack`), a mel pack of at most ``budget_mb`` MB for
+    the VQGAN (:mod:`vividsound.train.melpack`)."""
+    if stage in ("gpt", "vocos"):
         return write_codes_pack(stage, config, out, path, overrides=overrides)
     if stage != "vqgan":
-        raise ConfigError(f"--write-pack is for the gpt and vqgan stages, not {stage!r}")
+        raise ConfigError(f"--write-pack is for the gpt, vqgan and vocos stages, not {stage!r}")
     from tqdm import tqdm
 
     from vividsound.train.data import load_items

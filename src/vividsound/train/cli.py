@@ -15,10 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a config value, e.g. --set train.steps=100 (repeatable; types are checked)")
     parser.add_argument("--out", required=True, help="run folder (config, logs, checkpoints, export)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
-    parser.add_argument("--write-pack", metavar="FILE", help="gpt and vqgan: write what the stage reads into one "
-                        "file instead of training (gpt: every train and validation item coded, caches under --out; "
-                        "vqgan: 8-bit log-mels of a seeded subset, see --pack-mb); train on it elsewhere with "
-                        "--set pack=FILE")
+    parser.add_argument("--write-pack", metavar="FILE", help="gpt, vqgan and vocos: write what the stage reads into "
+                        "one file instead of training (gpt: every train and validation item coded, caches under "
+                        "--out; vqgan: 8-bit log-mels of a seeded subset, see --pack-mb; vocos: an excerpt of each "
+                        "item's waveform); train on it elsewhere with --set pack=FILE")
     parser.add_argument("--pack-mb", type=float, default=56.0,
                         help="vqgan --write-pack: spectrogram budget in MB before compression (default 56)")
 

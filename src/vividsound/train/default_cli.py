@@ -223,7 +223,7 @@ def _replace_gpt(folder: Path, src: Path) -> None:
 
     with safe_open(str(folder / WEIGHTS_NAME), framework="pt") as f:
         fp16 = any(f.get_slice(k).get_dtype() == "F16" for k in f.keys())
-    save_component(load_component(src, "ConditionalGPT"), folder, dtype=torch.float16 if fp16 else None,
+    save_component(load_component(src, ("ConditionalGPT", "ColumnGPT")), folder, dtype=torch.float16 if fp16 else None,
                    extra={"source": str(src)})
 
 

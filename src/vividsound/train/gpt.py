@@ -33,10 +33,10 @@ import torch
 import torch.nn.functional as F
 
 from vividsound.audio import griffin_lim
-from vividsound.checkpoint import load_component
+from vividsound.checkpoint import component_class, load_component
 from vividsound.errors import ConfigError
+from vividsound.models.gpt import ConditionalGPT
 from vividsound.sampling_defaults import SamplingDefaults
-from vividsound.models.gpt import ConditionalGPT, GPTConfig
 from vividsound.models.text import TextEncoder, TextEncoderConfig, with_mode
 from vividsound.train.codepack import CodePack, write_pack
 from vividsound.train.data import (BatchOrder, DataConfig, DataError, _atomic_npy, _key,
@@ -53,8 +53,16 @@ class TextConfig:
     dim: int = 384  # feature width of an hf backbone (minilm 384, mpnet 768 are known)
 
 
+# model.type -> component class (a registry: configs name a type, never an import path)
+GPT_TYPES: dict[str, str] = {
+    "flat": "ConditionalGPT",  # one token per step, 270 steps per 10 s clip (the paper's GPT)
+    "columns": "ColumnGPT",  # one time column per step, 58 steps per 10 s clip (models/gpt_columns.py)
+}
+
+
 @dataclass(frozen=True)
 class GPTModelConfig:
+    type: Literal["flat", "columns"] = "flat"  # flat: token by token; columns: a whole time column per step
     n_layer: int = 24  # transformer blocks
     n_head: int = 16  # attention heads
     n_embd: int = 1024  # width
@@ -209,10 +217,11 @@ class GPTStage(Stage):
         q = self.vq.config
         torch.manual_seed(self.tc.seed)
         m = cfg.model
-        self.model = ConditionalGPT(GPTConfig(vocab_size=q.quantizer.n_codes, block_size=m.max_columns * q.rows,
-                                              rows=q.rows, cond_dim=self.text.dim, cond_len=self.text.out_len,
-                                              n_layer=m.n_layer, n_head=m.n_head, n_embd=m.n_embd,
-                                              dropout=m.dropout, bias=m.bias))
+        cls = component_class(GPT_TYPES[m.type])
+        self.model = cls(cls.config_class(vocab_size=q.quantizer.n_codes, block_size=m.max_columns * q.rows,
+                                          rows=q.rows, cond_dim=self.text.dim, cond_len=self.text.out_len,
+                                          n_layer=m.n_layer, n_head=m.n_head, n_embd=m.n_embd,
+                                          dropout=m.dropout, bias=m.bias))
         if cfg.init_from:
             self._init_from(cfg.init_from)
         self.net = self.wrap(self.model)
@@ -232,7 +241,7 @@ class GPTStage(Stage):
 
     def _init_from(self, folder: str) -> None:
         """Start from a trained GPT's weights; its shape and conditioning width must match this config."""
-        src = load_component(folder, "ConditionalGPT")
+        src = load_component(folder, GPT_TYPES[self.cfg.model.type])
         want, got = self.model.config, src.config
         diff = [f"{k}: {getattr(got, k)} (init_from) vs {getattr(want, k)} (config)"
                 for k in ("vocab_size", "block_size", "rows", "cond_dim", "cond_len", "n_layer", "n_head", "n_embd")
