@@ -15,14 +15,13 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from vividsound.checkpoint import FILE_MODE
+from vividsound.checkpoint import atomic_write_file
 from vividsound.errors import CheckpointError, VividsoundError
 
 __all__ = [
@@ -307,10 +306,9 @@ def save_audio(path: str | os.PathLike, wav: np.ndarray | torch.Tensor, sample_r
         wav = wav.detach().float().cpu().numpy()
     wav = np.asarray(wav, dtype=np.float32).reshape(-1)
     wav = np.clip(np.nan_to_num(wav), -1.0, 1.0)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=p.suffix, dir=str(p.parent))
-    os.close(fd)
-    try:
-        with sf.SoundFile(tmp, "w", samplerate=int(sample_rate), channels=1, format=fmt, subtype="PCM_16") as f:
+
+    def write(tmp: Path) -> None:
+        with sf.SoundFile(str(tmp), "w", samplerate=int(sample_rate), channels=1, format=fmt, subtype="PCM_16") as f:
             if metadata:
                 f.comment = json.dumps(dict(metadata), ensure_ascii=True, sort_keys=True, default=str)
                 prompt = metadata.get("prompt")
@@ -318,13 +316,17 @@ def save_audio(path: str | os.PathLike, wav: np.ndarray | torch.Tensor, sample_r
                     f.title = str(prompt)[:200]
                 f.software = "vividsound"
             f.write(wav)
-        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600 files; a saved sound gets the usual umask mode
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return p
+
+    try:
+        return atomic_write_file(p, write)
+    except (OSError, RuntimeError) as e:  # soundfile reports a full disk as a LibsndfileError (a RuntimeError)
+        raise AudioError(f"cannot write {p}: {_one_line(e)}") from None
+
+
+def _one_line(e: BaseException) -> str:
+    """An exception's message on one line (libsndfile and OS errors can span several)."""
+    text = " ".join(str(e).split())
+    return text[:200] if text else type(e).__name__
 
 
 def read_audio_metadata(path: str | os.PathLike) -> dict[str, Any]:

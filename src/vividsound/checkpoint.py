@@ -5,8 +5,9 @@ component's config (which embeds its :class:`~vividsound.audio.MelConfig` where 
 is strict: a missing file, an unknown format version or class, a missing or unexpected tensor, or a
 shape mismatch is a :class:`~vividsound.errors.CheckpointError` with a one-line message.
 
-Folders are written atomically: into a temporary sibling, then renamed into place, so an interrupted
-save never leaves a half-written component where a good one was.
+Files and folders are written atomically (:func:`atomic_write_file`, :func:`atomic_write_dir`): into a
+temporary sibling, then renamed into place, so an interrupted save never leaves a half-written
+component where a good one was, and :func:`recover_dir` finds the last complete folder after a kill.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -58,26 +60,140 @@ def component_class(name: str) -> type:
     return getattr(importlib.import_module(module), attr)
 
 
-def atomic_write_dir(final: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_dir)`` then move ``tmp_dir`` to ``final``, replacing it only on success."""
+# ---------------------------------------------------------------------------------------------- atomic writes
+# The one way vividsound writes a file or a folder that someone may read later: into a temporary sibling
+# (".NAME.tmp-*"), flushed to disk, then renamed over the final name. A crash, a kill or a full disk
+# leaves either the old content or the new one, never a mixture, and never nothing where something
+# was. Every writer in the package goes through these helpers (issue 25).
+
+TMP_TAG, NEW_TAG, OLD_TAG = ".tmp-", ".new-", ".old-"
+
+
+def _fsync_path(path: Path) -> None:
+    """Flush a file (or a folder's entry list) to disk; a no-op where the OS cannot (e.g. folders on Windows)."""
+    try:
+        fd = os.open(str(path), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_file(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` with a temporary path beside ``path``, then rename it to ``path``.
+
+    The temporary name keeps ``path``'s suffix (writers such as soundfile or numpy pick the format from
+    it). On any failure (full disk, a bug in ``write``, Ctrl-C) the temporary file is removed and
+    ``path`` is left as it was. The parent folder is created when missing.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}{TMP_TAG}", suffix=path.suffix, dir=str(path.parent))
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        _fsync_path(tmp)
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600 files; keep the usual umask mode
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write_file`)."""
+    return atomic_write_file(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` as UTF-8 to ``path`` atomically (see :func:`atomic_write_file`)."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary name, then rename (for training state used only by --resume)."""
+    return atomic_write_file(path, lambda tmp: torch.save(obj, tmp))
+
+
+def _siblings(final: Path, tag: str) -> list[Path]:
+    """Leftover ``.NAME<tag>*`` folders beside ``final``, newest first."""
+    if not final.parent.is_dir():
+        return []
+    found = [p for p in final.parent.iterdir() if p.name.startswith(f".{final.name}{tag}") and p.is_dir()]
+    return sorted(found, key=lambda p: p.stat().st_mtime_ns, reverse=True)
+
+
+def recover_dir(final: str | os.PathLike) -> Path | None:
+    """Finish or undo a folder save that was killed midway; returns ``final`` if a complete one exists.
+
+    :func:`atomic_write_dir` marks a fully written folder by renaming it ``.NAME.new-*`` before it
+    touches ``final``, so the folders it can leave behind are: ``.NAME.tmp-*`` (incomplete, deleted),
+    ``.NAME.new-*`` (complete and newest: it becomes ``final``) and ``.NAME.old-*`` (the previous
+    complete folder: it becomes ``final`` only when nothing newer exists, else it is deleted).
+    Readers call this before looking for ``final`` (``--resume`` does), so a kill at any point of a
+    save leaves the last complete folder findable.
+    """
+    final = Path(final)
+    for t in _siblings(final, TMP_TAG):
+        shutil.rmtree(t, ignore_errors=True)
+    new, old = _siblings(final, NEW_TAG), _siblings(final, OLD_TAG)
+    if new:
+        if final.exists():
+            parked = final.parent / f".{final.name}{OLD_TAG}{os.getpid()}-recover"
+            shutil.rmtree(parked, ignore_errors=True)
+            os.replace(final, parked)
+            old.insert(0, parked)
+        os.replace(new[0], final)
+        for extra in new[1:]:
+            shutil.rmtree(extra, ignore_errors=True)
+    elif not final.exists() and old:
+        os.replace(old.pop(0), final)
+    for o in old:
+        shutil.rmtree(o, ignore_errors=True)
+    if new or old:
+        _fsync_path(final.parent)
+    return final if final.exists() else None
+
+
+def atomic_write_dir(final: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_dir)`` then move ``tmp_dir`` to ``final``, replacing it only on success.
+
+    Steps: write into ``.NAME.tmp-*`` and flush it; rename it ``.NAME.new-*`` (now known complete);
+    rename the current ``final`` (if any) to ``.NAME.old-*``; rename the new folder to ``final``; delete
+    the old one. A kill between any two steps leaves the last complete folder where
+    :func:`recover_dir` finds it; the next save (or reader) cleans up what the kill left.
+    """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=str(final.parent)))
+    recover_dir(final)  # a kill during an earlier save: put its last complete folder back first
+    tag = f"{os.getpid()}-{secrets.token_hex(4)}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}{TMP_TAG}", dir=str(final.parent)))
+    new = final.parent / f".{final.name}{NEW_TAG}{tag}"
     try:
         write(tmp)
         _fix_modes(tmp)
-        old = None
-        if final.exists():
-            old = final.parent / f".{final.name}.old-{os.getpid()}"
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        for p in tmp.rglob("*"):
+            if p.is_file():
+                _fsync_path(p)
+        os.replace(tmp, new)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _fsync_path(final.parent)
+    old = None
+    if final.exists():
+        old = final.parent / f".{final.name}{OLD_TAG}{tag}"
+        os.replace(final, old)
+    os.replace(new, final)
+    _fsync_path(final.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return final
 
 
@@ -96,38 +212,6 @@ def _fix_modes(root: Path) -> None:
     os.chmod(root, 0o777 & ~UMASK)
     for p in root.rglob("*"):
         os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~UMASK)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600 files; keep the usual umask mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary name, then rename (for training state used only by --resume)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=str(path.parent))
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _state_to_save(model: torch.nn.Module, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:

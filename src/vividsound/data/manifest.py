@@ -16,8 +16,6 @@ A line::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -114,16 +112,11 @@ def read_manifest(path: str | Path, split: str | None = None) -> list[ManifestIt
 
 def write_manifest(path: str | Path, items: Iterable[ManifestItem]) -> Path:
     """Write items as JSONL atomically (temp file, then rename)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.tmp-", dir=str(p.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+    from vividsound.checkpoint import atomic_write_file  # checkpoint imports torch; manifests need not
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
             for it in items:
                 f.write(it.to_json() + "\n")
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return p
+
+    return atomic_write_file(path, write)

@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from vividsound.checkpoint import atomic_write_file
 from vividsound.audio import MelConfig, MelSpectrogram, load_audio, num_frames, save_audio
 from vividsound.data.manifest import ManifestItem
 from vividsound.errors import InputError
@@ -401,9 +402,8 @@ def _read_cached(cache: Path | None, key: dict[str, Any]) -> tuple[torch.Tensor,
 def _write_cached(cache: Path | None, key: dict[str, Any], wav: torch.Tensor, sr: int, mel: np.ndarray) -> None:
     if cache is None:
         return
-    tmp = cache.with_name(cache.stem + ".tmp.npz")
-    np.savez(tmp, waveform=wav.numpy(), sr=np.int64(sr), mel=mel, key=np.str_(json.dumps(key)))
-    tmp.replace(cache)
+    atomic_write_file(cache, lambda tmp: np.savez(tmp, waveform=wav.numpy(), sr=np.int64(sr), mel=mel,
+                                                 key=np.str_(json.dumps(key))))
 
 
 def generate_items(gen: Generator, prompts: Sequence[str], durations: Sequence[float], seeds: Sequence[int],
