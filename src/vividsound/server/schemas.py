@@ -138,6 +138,10 @@ class QueueState(BaseModel):
     busy: bool = Field(description="The model is generating now.")
     tokens_done: int = Field(description="Tokens generated so far in the current model call.")
     tokens_total: int
+    accepted: int = Field(0, description="Requests ever queued since start.")
+    cancelled: int = Field(0, description="Queued requests dropped before they ran (client gone or timed out).")
+    finished: int = Field(0, description="Queued requests the model has run (answered, or dropped when the client "
+                                         "had left meanwhile).")
 
 
 class HealthResponse(BaseModel):

@@ -28,7 +28,6 @@ import shutil
 import time
 from pathlib import Path
 
-from vividsound.checkpoint import recover_dir
 from vividsound.errors import ConfigError
 
 ORDER = ("tagger", "vqgan", "vqgan_decoder", "clap", "gpt", "gpt_full", "gpt_gpu", "gpt_gpu_tail", "gpt_gpu_focus",
@@ -180,6 +179,8 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
                 if s == "gpt_gpu":
                     _write_pack(cdir, out, common + links[s] + per[s], record, record_path, device)
                 links[s].append(f"pack={(out / 'pack' / 'codes.npz').resolve()}")
+            from vividsound.checkpoint import recover_dir  # imports torch: not at CLI start-up
+
             recover_dir(run / "checkpoints" / "last")  # a save killed midway: its last complete checkpoint
             resume = (run / "checkpoints" / "last" / "state.pt").is_file()
             if run.exists() and not resume:  # stopped before its first checkpoint: nothing to resume
