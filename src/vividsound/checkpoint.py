@@ -20,7 +20,7 @@ import secrets
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -105,6 +105,33 @@ def atomic_write_file(path: str | os.PathLike, write: Callable[[Path], None]) ->
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_files(writes: Sequence[tuple[str | os.PathLike, Callable[[Path], None]]]) -> list[Path]:
+    """Write several files all or none: each ``write(tmp)`` into a temporary sibling of its path; only
+    when every one has succeeded are they renamed into place (a rename needs no disk space).
+
+    On any failure (a full disk on the third of five files) every temporary file is removed and no
+    final path is touched. Parent folders are created when missing.
+    """
+    done: list[tuple[Path, Path]] = []
+    try:
+        for path, write in writes:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}{TMP_TAG}", suffix=path.suffix, dir=str(path.parent))
+            os.close(fd)
+            done.append((Path(tmp_name), path))
+            write(Path(tmp_name))
+            _fsync_path(Path(tmp_name))
+            os.chmod(tmp_name, FILE_MODE)
+        for tmp, path in done:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in done:
+            tmp.unlink(missing_ok=True)
+        raise
+    return [path for _, path in done]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -82,6 +82,33 @@ def read_pipeline_meta(root: Path) -> tuple[dict[str, Any], dict[str, Path]]:
     return meta, folders
 
 
+def model_limits(path: str | Path | None = None) -> dict[str, Any]:
+    """The limits the sampler options are checked against, from the config files only (milliseconds):
+    ``{"defaults", "vocab_size", "max_duration"}`` (see :meth:`TextToSound.max_duration`)."""
+    from vividsound.checkpoint import CONFIG_NAME, read_component_config
+    from vividsound.config import ConfigError, from_dict
+    from vividsound.models.gpt import GPTConfig
+    from vividsound.models.vqgan import VQGANConfig
+    from vividsound.pipeline import DEFAULT_MODEL_DIR
+
+    root = Path(path) if path is not None else DEFAULT_MODEL_DIR
+    if path is None and not (root / PIPELINE_NAME).is_file():
+        raise CheckpointError("no default model is installed yet in this version of vividsound; pass --model DIR")
+    meta, folders = read_pipeline_meta(root)
+    configs = {}
+    for name, cls in (("gpt", GPTConfig), ("vqgan", VQGANConfig)):
+        c = read_component_config(folders[name])
+        try:
+            configs[name] = from_dict(cls, c["config"])
+        except (ConfigError, ValueError, TypeError) as e:
+            raise CheckpointError(f"{folders[name] / CONFIG_NAME}: {e}") from None
+    g, q = configs["gpt"], configs["vqgan"]
+    if g.rows <= 0 or q.downsample[1] <= 0 or q.mel.sample_rate <= 0:
+        raise CheckpointError(f"{folders['gpt']}: rows, downsample and sample rate must be positive")
+    seconds_per_column = q.downsample[1] * q.mel.hop_length / q.mel.sample_rate
+    return {"defaults": meta["defaults"], "vocab_size": g.vocab_size, "max_duration": g.max_columns * seconds_per_column}
+
+
 def _safetensors_elements(path: Path) -> int:
     """Number of values stored in a safetensors file, read from its header (no tensor is loaded)."""
     with open(path, "rb") as f:
