@@ -12,9 +12,11 @@ that its pretrained weights vocode our spectrograms without any training.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import math
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -311,8 +313,16 @@ def save_audio_files(items: Sequence[tuple[str | os.PathLike, np.ndarray | torch
     try:
         return atomic_write_files(writes + [(Path(p), w) for p, w in extra])
     except (OSError, RuntimeError) as e:  # soundfile reports a full disk as a LibsndfileError (a RuntimeError)
-        where = Path(writes[0][0]).parent if writes else "the output folder"
-        raise AudioError(f"cannot write to {where}: {_one_line(e)}; nothing was written") from None
+        where = Path(writes[0][0]).parent if writes else Path(".")
+        reason = _one_line(e)
+        try:  # libsndfile says only "System error." when the disk is full: say what it was
+            free = shutil.disk_usage(where).free
+        except OSError:
+            free = None
+        needed = sum(np.asarray(w).size * 2 + 4096 for _, w, _ in items)
+        if getattr(e, "errno", None) == errno.ENOSPC or (free is not None and free < needed):
+            reason = f"No space left on device ({free} bytes free, about {needed} needed)"
+        raise AudioError(f"cannot write to {where}: {reason}; nothing was written") from None
 
 
 def check_audio_path(path: str | os.PathLike) -> Path:
