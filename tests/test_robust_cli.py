@@ -60,7 +60,7 @@ BAD_GENERATE = [
 ]
 
 
-@pytest.mark.parametrize("argv, needle", BAD_GENERATE, ids=[" ".join(a[2:]) or "empty-o" for a, _ in BAD_GENERATE])
+@pytest.mark.parametrize("argv, needle", BAD_GENERATE, ids=[n.split(":")[0][:40] for _, n in BAD_GENERATE])
 def test_generate_refuses_bad_input_before_loading(argv, needle, tiny_model_dir, tmp_path, capsys, no_model_loading):
     (tmp_path / "afile").write_text("a file where a folder is expected")
     before = _files(tmp_path)

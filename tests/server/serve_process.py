@@ -1,8 +1,9 @@
 """Run ``vividsound serve`` as a real process for the robustness tests, optionally with a slow model.
 
-``python serve_process.py SECONDS ARGS...`` runs ``vividsound serve ARGS...`` (the real CLI, uvicorn and
-sockets) after making every model call take at least SECONDS longer, so tests can hold requests in the
-queue long enough to disconnect from them. ``ServeProcess`` starts it and waits for the health route.
+``python serve_process.py SLOW_FILE ARGS...`` runs ``vividsound serve ARGS...`` (the real CLI, uvicorn and
+sockets) after making every model call wait the number of seconds written in SLOW_FILE (read at each
+call, so a test can change it), to hold requests in the queue long enough to disconnect from them.
+``ServeProcess`` starts it and waits for the health route.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ class ServeProcess:
                  env: dict[str, str] | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.argv = [sys.executable, __file__, str(slow_s), "serve", "--port", str(self.port), "--model", str(model),
+        self.slow_file = Path(out).parent / f"slow-{self.port}.txt"
+        self.slow_file.parent.mkdir(parents=True, exist_ok=True)
+        self.set_slow(slow_s)
+        self.argv = [sys.executable, __file__, str(self.slow_file), "serve", "--port", str(self.port), "--model", str(model),
                      "--output-dir", str(out), "--log-level", "warning", *args]
         self.env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
                     "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1", **(env or {})}
@@ -53,6 +57,10 @@ class ServeProcess:
                     self.stop()
                     raise AssertionError(f"server did not start: {self.output}") from None
                 time.sleep(0.1)
+
+    def set_slow(self, seconds: float) -> None:
+        """Make each model call of the running server wait this long first."""
+        self.slow_file.write_text(str(seconds))
 
     def rss_kb(self) -> int:
         """Resident memory of the server process (Linux /proc), in kB."""
@@ -86,17 +94,19 @@ def post_and_vanish(port: int, body: bytes, path: str = "/v1/generate") -> None:
 
 
 if __name__ == "__main__":
-    slow = float(sys.argv[1])
-    if slow > 0:
-        from vividsound.pipeline import TextToSound
+    slow_file = Path(sys.argv[1])
+    from vividsound.pipeline import TextToSound
 
-        real = TextToSound.sample_codes
+    real = TextToSound.sample_codes
 
-        def sample_codes(self, *a, **kw):
-            time.sleep(slow)
-            return real(self, *a, **kw)
+    def sample_codes(self, *a, **kw):
+        try:
+            time.sleep(float(slow_file.read_text() or 0))
+        except (OSError, ValueError):
+            pass
+        return real(self, *a, **kw)
 
-        TextToSound.sample_codes = sample_codes
+    TextToSound.sample_codes = sample_codes
     from vividsound.cli import main
 
     sys.exit(main(sys.argv[2:]))

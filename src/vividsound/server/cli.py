@@ -72,10 +72,10 @@ def run(args: argparse.Namespace) -> int:
     # Everything that can be wrong with the options is refused here, in one line, before the model loads.
     config = config_from_args(args)
     check_bind(config)
-    device = check_device(args.device)
-    threads = set_threads(args.threads)
     root = prepare_output_dir(config.output_dir)
     check_port_free(config.host, config.port)
+    device = check_device(args.device)  # these two import torch (seconds): after the instant checks
+    threads = set_threads(args.threads)
     import uvicorn
 
     from vividsound.pipeline import TextToSound
