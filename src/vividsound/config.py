@@ -125,7 +125,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, _where: str = "") -> T:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         prefix = f"{_where}." if _where else ""
-        raise ConfigError(f"unknown config key(s) {', '.join(prefix + k for k in unknown)} "
+        raise ConfigError(f"unknown config key(s) {', '.join(repr(prefix + str(k)) for k in unknown)} "
                           f"for {cls.__name__}; known: {', '.join(sorted(fields))}")
     kwargs = {}
     for name, value in data.items():

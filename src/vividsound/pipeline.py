@@ -28,7 +28,8 @@ import torch
 
 from vividsound import __version__
 from vividsound.audio import MelConfig, check_same_mel, save_audio_files
-from vividsound.checkpoint import FORMAT_VERSION, atomic_write_dir, build_component, load_component, save_component
+from vividsound.checkpoint import (FORMAT_VERSION, atomic_write_dir, build_component, check_component,
+                                   load_component, save_component)
 from vividsound.devices import check_device
 from vividsound.errors import CheckpointError, InputError
 from vividsound.models.gpt import ConditionalGPT
@@ -264,6 +265,10 @@ class TextToSound:
         """The pipeline in ``root`` on the CPU; ``weights=False`` builds it on the meta device (sizes only)."""
         meta, folders = read_pipeline_meta(root)
         meta_path = root / PIPELINE_NAME
+        expected = {"text_encoder": "TextEncoder", "gpt": "ConditionalGPT", "vqgan": "VQGAN",
+                    "vocoder": ("HiFiGAN", "MelGAN", "GriffinLim")}
+        for c in COMPONENTS if vocoder is None else COMPONENTS[:3]:  # every config checked before any loading
+            check_component(folders[c], expected[c])
         text = build_component(folders["text_encoder"], "TextEncoder", weights=weights)
         gpt = build_component(folders["gpt"], "ConditionalGPT", weights=weights)
         vqgan = build_component(folders["vqgan"], "VQGAN", weights=weights)
