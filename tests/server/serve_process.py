@@ -47,7 +47,7 @@ class ServeProcess:
 
         self.proc = subprocess.Popen(self.argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True)
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 300  # a loaded 2-core machine can take minutes to import torch
         while True:
             try:
                 httpx.get(self.url + "/v1/health", timeout=2)
