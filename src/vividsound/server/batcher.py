@@ -42,7 +42,7 @@ class Model(Protocol):
     def decode(self, codes: torch.Tensor, num_samples: int | None = None) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
-@dataclass
+@dataclass(eq=False)  # a job is itself: the queue removes it by identity, never by equal fields
 class Job:
     """One request's sounds: ``rows[i]`` is sampled with ``seeds[i]``."""
 
@@ -118,6 +118,7 @@ class MicroBatcher:
         for job in waiting:
             if job.future.set_running_or_notify_cancel():
                 job.future.set_exception(RuntimeError("the server is shutting down"))
+                self.finished += 1
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
