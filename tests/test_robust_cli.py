@@ -70,6 +70,15 @@ def test_generate_refuses_bad_input_before_loading(argv, needle, tiny_model_dir,
     assert _files(tmp_path) == before  # nothing written, not even a temp file
 
 
+def test_read_only_output_folders(tiny_model_dir, tmp_path, readonly_dir, capsys, no_model_loading):
+    assert main(["generate", "a bell", "-o", str(readonly_dir / "x.wav"), "--model", str(tiny_model_dir)]) == 2
+    assert "-o/--output: cannot write in" in _one_line_error(capsys)
+    assert main(["generate", "a bell", "-o", str(tmp_path / "x.wav"), "--plot", str(readonly_dir / "x.png"),
+                 "--model", str(tiny_model_dir)]) == 2
+    assert "--plot: cannot write in" in _one_line_error(capsys)
+    assert not (tmp_path / "x.wav").exists()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_on_a_cpu_build_is_one_line(tiny_model_dir, tmp_path, capsys, no_model_loading):
     assert main(["generate", "a bell", "-o", str(tmp_path / "x.wav"), "--model", str(tiny_model_dir),

@@ -164,6 +164,12 @@ def test_bad_serve_setups_fail_in_one_line_before_the_model_loads(args, needle, 
     assert "serving" not in r.stdout
 
 
+def test_read_only_output_dir_fails_before_the_model_loads(tmp_path, readonly_dir):
+    r = _serve(["--model", str(tmp_path / "no-model-here"), "--output-dir", str(readonly_dir),
+                "--port", str(free_port())])
+    assert r.returncode == 2 and "cannot write results there" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
 # ------------------------------------------------------------------------------------------------ soak
 def _soak(server: ServeProcess, seconds: float, clients: int = 6, seed: int = 0) -> dict:
     """Clients that make good requests, abandon them, send slow and bad bodies, for ``seconds``."""
