@@ -199,10 +199,12 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 
 def save_config(obj: Any, path: str | Path) -> None:
     """Write a (dataclass) config as JSON or YAML, by the file's suffix."""
+    from vividsound.checkpoint import atomic_write_text  # a resume reads it back: never half-written
+
     p = Path(path)
     data = to_dict(obj)
     if p.suffix in (".yaml", ".yml"):
-        p.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        atomic_write_text(p, yaml.safe_dump(data, sort_keys=False))
     else:
-        p.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        atomic_write_text(p, json.dumps(data, indent=2) + "\n")
 

@@ -534,7 +534,7 @@ def run_stage(stage_cls: type[Stage], cfg: Any, run_dir: str | Path, *, resume: 
         stage.save_checkpoint(best)
         if finished:
             stage.export(run_dir / "export")
-            (run_dir / "DONE").write_text(json.dumps({"step": stage.step, "best": best}) + "\n")
+            atomic_write_text(run_dir / "DONE", json.dumps({"step": stage.step, "best": best}) + "\n")
         if stage.writer is not None:
             stage.writer.close()
     if on_end is not None:
