@@ -216,8 +216,8 @@ class TextToSound:
         return self.gpt.head.weight.device
 
     def to(self, device: str | torch.device) -> "TextToSound":
-        device = check_device(device)
         check_quantize(self.quantize, device)
+        device = check_device(device)
         for m in (self.text_encoder, self.gpt, self.vqgan, self.vocoder):
             m.to(device)
         return self
@@ -249,8 +249,8 @@ class TextToSound:
             quantize: ``"int8"``: CPU only, the GPT's transformer Linear layers in int8 (see
                 :mod:`vividsound.quantize`); faster sampling, but tokens can differ from fp32 for the same seed.
         """
+        check_quantize(quantize, device)  # int8 on a GPU is refused on any machine: say that first
         device = check_device(device)
-        check_quantize(quantize, device)
         if path is None:
             path = DEFAULT_MODEL_DIR
             if not (path / PIPELINE_NAME).is_file():

@@ -139,6 +139,9 @@ def run(args: argparse.Namespace) -> int:
     for p in paths_for(out, len(prompts) * args.num_samples):
         if p.is_dir():
             raise InputError(f"output {p} is a folder; choose another -o")
+    from vividsound.quantize import check_quantize
+
+    check_quantize("int8" if args.int8 else None, str(args.device) if args.device else "cpu")
     device = check_device(args.device)
     set_threads(args.threads)
     # On a GPU the per-token step is captured in CUDA graphs (same tokens in fp32, several times faster).
