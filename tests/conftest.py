@@ -33,3 +33,26 @@ def tiny_tts(tiny_model_dir):
     from vividsound.pipeline import TextToSound
 
     return TextToSound.from_pretrained(tiny_model_dir)
+
+
+@pytest.fixture
+def readonly_dir(tmp_path):
+    """A read-only folder that even root cannot write into: a tmpfs mounted read-only (needs the right
+    to mount, e.g. root in a container; skipped otherwise, since file modes do not stop root)."""
+    import shutil
+    import subprocess
+
+    ro = tmp_path / "readonly"
+    ro.mkdir()
+    if shutil.which("mount") is None or subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)],
+                                                       capture_output=True).returncode != 0:
+        if os.geteuid() != 0:
+            ro.chmod(0o555)  # enough for a normal user
+            yield ro
+            ro.chmod(0o755)
+            return
+        pytest.skip("cannot make a read-only folder here (root without the right to mount)")
+    try:
+        yield ro
+    finally:
+        subprocess.run(["umount", str(ro)], check=False)

@@ -85,8 +85,10 @@ def test_audio_errors(tmp_path):
     bad.write_bytes(b"RIFF1234WAVEnot really audio")
     with pytest.raises(AudioError, match="cannot read"):
         load_audio(bad)
-    with pytest.raises(AudioError, match="does not exist"):
-        save_audio(tmp_path / "nope" / "x.wav", np.zeros(10), 22050)
+    assert save_audio(tmp_path / "new" / "x.wav", np.zeros(10), 22050).is_file()  # missing folders are created
+    (tmp_path / "adir.wav").mkdir()
+    with pytest.raises(AudioError, match="is a folder"):
+        save_audio(tmp_path / "adir.wav", np.zeros(10), 22050)
     with pytest.raises(AudioError, match="must end in"):
         save_audio(tmp_path / "x.mp4", np.zeros(10), 22050)
 

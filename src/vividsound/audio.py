@@ -12,17 +12,18 @@ that its pretrained weights vocode our spectrograms without any training.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import math
 import os
-import tempfile
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from vividsound.checkpoint import FILE_MODE
+from vividsound.checkpoint import atomic_write_files
 from vividsound.errors import CheckpointError, VividsoundError
 
 __all__ = [
@@ -292,39 +293,76 @@ def save_audio(path: str | os.PathLike, wav: np.ndarray | torch.Tensor, sample_r
 
     The metadata (prompt, seed, model id, sampler settings) is stored as JSON in the file's comment
     field (RIFF ICMT for wav, a Vorbis comment for flac); :func:`read_audio_metadata` reads it back.
+    A missing parent folder is created. A failure (full disk, ...) is an :class:`AudioError` and leaves
+    nothing behind.
     """
+    return save_audio_files([(path, wav, metadata)], sample_rate)[0]
+
+
+def save_audio_files(items: Sequence[tuple[str | os.PathLike, np.ndarray | torch.Tensor, Mapping[str, Any] | None]],
+                     sample_rate: int, extra: Sequence[tuple[str | os.PathLike, Callable[[Path], None]]] = ()
+                     ) -> list[Path]:
+    """Write several sounds (path, waveform, metadata) all or none (see ``checkpoint.atomic_write_files``).
+
+    ``extra``: more (path, write) pairs that belong to the same result (e.g. a spectrogram image).
+    """
+    writes = []
+    for path, wav, metadata in items:
+        p = check_audio_path(path)
+        writes.append((p, _audio_writer(p, wav, sample_rate, metadata)))
+    try:
+        return atomic_write_files(writes + [(Path(p), w) for p, w in extra])
+    except (OSError, RuntimeError) as e:  # soundfile reports a full disk as a LibsndfileError (a RuntimeError)
+        where = Path(writes[0][0]).parent if writes else Path(".")
+        reason = _one_line(e)
+        try:  # libsndfile says only "System error." when the disk is full: say what it was
+            free = shutil.disk_usage(where).free
+        except OSError:
+            free = None
+        needed = sum(np.asarray(w).size * 2 + 4096 for _, w, _ in items)
+        if getattr(e, "errno", None) == errno.ENOSPC or (free is not None and free < needed):
+            reason = f"No space left on device ({free} bytes free, about {needed} needed)"
+        raise AudioError(f"cannot write to {where}: {reason}; nothing was written") from None
+
+
+def check_audio_path(path: str | os.PathLike) -> Path:
+    """``path`` if it names a .wav or .flac file we may create (not a folder); else :class:`AudioError`."""
+    p = Path(path)
+    if str(path) in ("", "."):
+        raise AudioError("the output path is empty; give a file name such as sound.wav")
+    if _WRITE_FORMATS.get(p.suffix.lower()) is None:
+        raise AudioError(f"output path {p} must end in one of {sorted(_WRITE_FORMATS)}")
+    if p.is_dir():
+        raise AudioError(f"output path {p} is a folder; give a file name inside it, e.g. {p / 'sound.wav'}")
+    return p
+
+
+def _audio_writer(p: Path, wav: np.ndarray | torch.Tensor, sample_rate: int,
+                  metadata: Mapping[str, Any] | None) -> Callable[[Path], None]:
     import soundfile as sf
 
-    p = Path(path)
-    fmt = _WRITE_FORMATS.get(p.suffix.lower())
-    if fmt is None:
-        raise AudioError(f"output path {p} must end in one of {sorted(_WRITE_FORMATS)}")
-    if not p.parent.is_dir():
-        raise AudioError(f"output folder does not exist: {p.parent}")
-    if not os.access(p.parent, os.W_OK):
-        raise AudioError(f"output folder is not writable: {p.parent}")
+    fmt = _WRITE_FORMATS[p.suffix.lower()]
     if isinstance(wav, torch.Tensor):
         wav = wav.detach().float().cpu().numpy()
-    wav = np.asarray(wav, dtype=np.float32).reshape(-1)
-    wav = np.clip(np.nan_to_num(wav), -1.0, 1.0)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=p.suffix, dir=str(p.parent))
-    os.close(fd)
-    try:
-        with sf.SoundFile(tmp, "w", samplerate=int(sample_rate), channels=1, format=fmt, subtype="PCM_16") as f:
+    data = np.clip(np.nan_to_num(np.asarray(wav, dtype=np.float32).reshape(-1)), -1.0, 1.0)
+
+    def write(tmp: Path) -> None:
+        with sf.SoundFile(str(tmp), "w", samplerate=int(sample_rate), channels=1, format=fmt, subtype="PCM_16") as f:
             if metadata:
                 f.comment = json.dumps(dict(metadata), ensure_ascii=True, sort_keys=True, default=str)
                 prompt = metadata.get("prompt")
                 if prompt:
                     f.title = str(prompt)[:200]
                 f.software = "vividsound"
-            f.write(wav)
-        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600 files; a saved sound gets the usual umask mode
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return p
+            f.write(data)
+
+    return write
+
+
+def _one_line(e: BaseException) -> str:
+    """An exception's message on one line (libsndfile and OS errors can span several)."""
+    text = " ".join(str(e).split())
+    return text[:200] if text else type(e).__name__
 
 
 def read_audio_metadata(path: str | os.PathLike) -> dict[str, Any]:

@@ -88,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return int(args._run(args) or 0)
     except VividsoundError as e:
-        print(f"vividsound: error: {e}", file=sys.stderr)
+        # One line, whatever the message quotes (a config key or a prompt may hold a newline).
+        print(f"vividsound: error: {str(e).replace(chr(13), ' ').replace(chr(10), ' ')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vividsound: interrupted", file=sys.stderr)

@@ -125,7 +125,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, _where: str = "") -> T:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         prefix = f"{_where}." if _where else ""
-        raise ConfigError(f"unknown config key(s) {', '.join(prefix + k for k in unknown)} "
+        raise ConfigError(f"unknown config key(s) {', '.join(repr(prefix + str(k)) for k in unknown)} "
                           f"for {cls.__name__}; known: {', '.join(sorted(fields))}")
     kwargs = {}
     for name, value in data.items():
@@ -199,10 +199,12 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 
 def save_config(obj: Any, path: str | Path) -> None:
     """Write a (dataclass) config as JSON or YAML, by the file's suffix."""
+    from vividsound.checkpoint import atomic_write_text  # a resume reads it back: never half-written
+
     p = Path(path)
     data = to_dict(obj)
     if p.suffix in (".yaml", ".yml"):
-        p.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        atomic_write_text(p, yaml.safe_dump(data, sort_keys=False))
     else:
-        p.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        atomic_write_text(p, json.dumps(data, indent=2) + "\n")
 

@@ -27,20 +27,23 @@ import numpy as np
 import torch
 
 from vividsound import __version__
-from vividsound.audio import MelConfig, check_same_mel, save_audio
-from vividsound.checkpoint import FORMAT_VERSION, atomic_write_dir, load_component, read_versioned_json, save_component
+from vividsound.audio import MelConfig, check_same_mel, save_audio_files
+from vividsound.checkpoint import (FORMAT_VERSION, atomic_write_dir, build_component, check_component,
+                                   load_component, save_component)
+from vividsound.devices import check_device
 from vividsound.errors import CheckpointError, InputError
 from vividsound.models.gpt import ConditionalGPT
 from vividsound.models.text import MAX_PROMPT_CHARS, TextEncoder, check_prompts
 from vividsound.models.vocoders import VOCODERS, build_vocoder
 from vividsound.models.vqgan import VQGAN
+from vividsound.pipeline_folder import COMPONENTS, PIPELINE_NAME, read_pipeline_meta
 from vividsound.quantize import check_quantize, quantize_pipeline
 from vividsound.sampling_defaults import SamplingDefaults  # re-exported: vividsound.pipeline.SamplingDefaults
 
-PIPELINE_NAME = "pipeline.json"
-COMPONENTS = ("text_encoder", "gpt", "vqgan", "vocoder")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
 MAX_SAMPLES_PER_CALL = 64
+MIN_DURATION = 0.01  # seconds: shorter requests made empty or one-sample files
+MAX_SEED = 2**63 - 1  # every row's seed (seed + j) must fit; the server uses the same bound
 VOCODER_CLASSES = ("HiFiGAN", "MelGAN", "GriffinLim", "Vocos")  # vocoder component classes a pipeline accepts
 TRAINED_VOCODERS = {"melgan": "MelGAN", "vocos": "Vocos"}  # --vocoder names that need a trained folder
 GPT_CLASSES = ("ConditionalGPT", "ColumnGPT")  # the priors a pipeline accepts (flat, column-parallel)
@@ -76,15 +79,26 @@ class AudioOutput:
         return {"prompt": self.prompts[i], "seed": self.seeds[i], **self.settings}
 
     def save(self, path: str | os.PathLike, fmt: str | None = None) -> list[Path]:
-        """Write every row: ``path`` itself for one row, else ``stem_{i}`` beside it."""
+        """Write every row: ``path`` itself for one row, else ``stem_{i}`` beside it.
+
+        All files or none: a failure (full disk, ...) is one :class:`~vividsound.audio.AudioError` and
+        leaves no file behind. A missing folder is created."""
         path = Path(path)
         if fmt is not None:
             path = path.with_suffix("." + fmt)
-        paths = [path] if len(self) == 1 else [path.with_name(f"{path.stem}_{i}{path.suffix}") for i in range(len(self))]
+        paths = self.paths(path)
         wav = self.numpy()
-        for i, p in enumerate(paths):
-            save_audio(p, wav[i], self.sample_rate, self.metadata(i))
-        return paths
+        return save_audio_files([(p, wav[i], self.metadata(i)) for i, p in enumerate(paths)], self.sample_rate)
+
+    def paths(self, path: str | os.PathLike) -> list[Path]:
+        """The files :meth:`save` writes for ``path``."""
+        return paths_for(path, len(self))
+
+
+def paths_for(path: str | os.PathLike, n: int) -> list[Path]:
+    """``path`` itself for one sound, else ``stem_{i}`` beside it (what :meth:`AudioOutput.save` writes)."""
+    path = Path(path)
+    return [path] if n == 1 else [path.with_name(f"{path.stem}_{i}{path.suffix}") for i in range(n)]
 
 
 @dataclass
@@ -111,6 +125,50 @@ def _check_number(name: str, value: Any, *, low: float | None = None, high: floa
         raise InputError(f"{name} is {value!r}; allowed: {allowed}")
     if high is not None and value > high:
         raise InputError(f"{name} is {value!r}; allowed: {allowed}")
+
+
+def resolve_settings(defaults: SamplingDefaults, vocab_size: int, max_duration: float, *, duration: float | None,
+                     top_k: int | None, top_p: float | None, temperature: float | None, cfg_scale: float | None,
+                     num_samples: int, batch_size: int) -> dict[str, Any]:
+    """Fill a model's defaults and validate every sampler option; raises :class:`InputError`.
+
+    A function of the model's limits only, so the CLI checks options before loading any weights."""
+    d, V = defaults, vocab_size
+    duration = min(d.duration, max_duration) if duration is None else duration
+    top_k = (None if d.top_k is None else min(d.top_k, V)) if top_k is None else top_k
+    top_p = d.top_p if top_p is None else top_p
+    temperature = d.temperature if temperature is None else temperature
+    cfg_scale = d.cfg_scale if cfg_scale is None else cfg_scale
+    _check_number("duration", duration, low=MIN_DURATION, high=max_duration,
+                  allowed=f"{MIN_DURATION} <= duration <= {max_duration:.2f} s")
+    if top_k is not None:
+        _check_number("top_k", top_k, low=1, high=V, integer=True, allowed=f"1..{V}")
+        top_k = min(int(top_k), V)
+    if top_p is not None:
+        _check_number("top_p", top_p, low=0, low_open=True, high=1.0, allowed="0 < top_p <= 1")
+    _check_number("temperature", temperature, low=0, low_open=True, high=100.0, allowed="0 < temperature <= 100")
+    _check_number("cfg_scale", cfg_scale, low=0, high=100.0, allowed="0 <= cfg_scale <= 100")
+    _check_number("num_samples", num_samples, low=1, high=MAX_SAMPLES_PER_CALL, integer=True,
+                  allowed=f"1..{MAX_SAMPLES_PER_CALL}")
+    _check_number("batch_size", batch_size, low=1, high=1024, integer=True, allowed="1..1024")
+    return {"duration": float(duration), "top_k": top_k, "top_p": None if top_p is None else float(top_p),
+            "temperature": float(temperature), "cfg_scale": float(cfg_scale)}
+
+
+def check_seed(seed: Any, num_samples: int = 1) -> int:
+    """``seed`` such that every row seed ``seed + j`` (j < num_samples) lies in 0..:data:`MAX_SEED`."""
+    _check_number("seed", seed, low=0, high=MAX_SEED, integer=True, allowed="0 <= seed <= 2**63 - 1")
+    if seed + num_samples - 1 > MAX_SEED:
+        raise InputError(f"seed {seed} + num_samples - 1 exceeds the largest seed 2**63 - 1 ({MAX_SEED})")
+    return int(seed)
+
+
+def _check_finite(parts: list[torch.Tensor], name: str) -> None:
+    """Refuse to return NaN or infinite audio (broken weights) rather than write noise without a word."""
+    for t in parts:
+        if not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"model {name!r} produced NaN or infinite values: its weights are broken "
+                                  "(e.g. a training run that diverged)")
 
 
 class TextToSound:
@@ -153,6 +211,7 @@ class TextToSound:
 
     def to(self, device: str | torch.device) -> "TextToSound":
         check_quantize(self.quantize, device)
+        device = check_device(device)
         for m in (self.text_encoder, self.gpt, self.vqgan, self.vocoder):
             m.to(device)
         return self
@@ -185,37 +244,40 @@ class TextToSound:
             quantize: ``"int8"``: CPU only, the GPT's transformer Linear layers in int8 (see
                 :mod:`vividsound.quantize`); faster sampling, but tokens can differ from fp32 for the same seed.
         """
-        check_quantize(quantize, device)
+        check_quantize(quantize, device)  # int8 on a GPU is refused on any machine: say that first
+        device = check_device(device)
         if path is None:
             path = DEFAULT_MODEL_DIR
             if not (path / PIPELINE_NAME).is_file():
                 raise CheckpointError("no default model is installed yet in this version of vividsound; "
                                       "pass --model DIR (a pipeline folder made by `vividsound train`)")
-        root = Path(path)
-        meta = read_versioned_json(root, PIPELINE_NAME, "model")
+        pipe = cls._from_folder(Path(path), vocoder=vocoder, compile=compile)
+        return quantize_pipeline(pipe.to(device), quantize)
+
+    @classmethod
+    def _from_folder(cls, root: Path, *, weights: bool = True, vocoder: str | os.PathLike | None = None,
+                     compile: bool = False) -> "TextToSound":
+        """The pipeline in ``root`` on the CPU; ``weights=False`` builds it on the meta device (sizes only)."""
+        meta, folders = read_pipeline_meta(root)
         meta_path = root / PIPELINE_NAME
-        comps = meta.get("components", {})
-        missing = [c for c in COMPONENTS if c not in comps]
-        if missing:
-            raise CheckpointError(f"{meta_path} lists no {', '.join(missing)} component")
-        text = load_component(root / comps["text_encoder"], "TextEncoder")
-        gpt = load_component(root / comps["gpt"], GPT_CLASSES)
-        vqgan = load_component(root / comps["vqgan"], "VQGAN")
+        expected = {"text_encoder": "TextEncoder", "gpt": GPT_CLASSES, "vqgan": "VQGAN",
+                    "vocoder": VOCODER_CLASSES}
+        for c in COMPONENTS if vocoder is None else COMPONENTS[:3]:  # every config checked before any loading
+            check_component(folders[c], expected[c])
+        text = build_component(folders["text_encoder"], "TextEncoder", weights=weights)
+        gpt = build_component(folders["gpt"], GPT_CLASSES, weights=weights)
+        vqgan = build_component(folders["vqgan"], "VQGAN", weights=weights)
         if vocoder is None:
-            voc = load_component(root / comps["vocoder"], VOCODER_CLASSES)
+            voc = build_component(folders["vocoder"], VOCODER_CLASSES, weights=weights)
         elif str(vocoder) in VOCODERS:
             voc = build_vocoder(str(vocoder), vqgan.config.mel) if str(vocoder) not in TRAINED_VOCODERS else \
                 cls._find_trained_vocoder(root, str(vocoder), vqgan.config.mel)
         else:
             voc = load_component(vocoder, VOCODER_CLASSES)
-        try:
-            defaults = SamplingDefaults(**meta.get("defaults", {}))
-        except TypeError as e:
-            raise CheckpointError(f"{meta_path}: bad defaults ({e})") from None
+        defaults = SamplingDefaults(**meta["defaults"])
         edge = _check_edge_context(meta.get("edge_context", 0), f"{meta_path}: ")
-        pipe = cls(text, gpt, vqgan, voc, defaults=defaults, name=str(meta.get("name", root.name)), compile=compile,
+        return cls(text, gpt, vqgan, voc, defaults=defaults, name=str(meta.get("name", root.name)), compile=compile,
                    edge_context=edge)
-        return quantize_pipeline(pipe.to(device), quantize)
 
     @staticmethod
     def _find_trained_vocoder(root: Path, name: str, mel: MelConfig) -> torch.nn.Module:
@@ -259,33 +321,15 @@ class TextToSound:
                          temperature: float | None, cfg_scale: float | None, num_samples: int,
                          batch_size: int) -> dict[str, Any]:
         """Fill defaults and validate every sampler option; raises :class:`InputError`."""
-        d = self.defaults
-        V = self.gpt.config.vocab_size
-        duration = min(d.duration, self.max_duration) if duration is None else duration
-        top_k = (None if d.top_k is None else min(d.top_k, V)) if top_k is None else top_k
-        top_p = d.top_p if top_p is None else top_p
-        temperature = d.temperature if temperature is None else temperature
-        cfg_scale = d.cfg_scale if cfg_scale is None else cfg_scale
-        _check_number("duration", duration, low=0, low_open=True, high=self.max_duration,
-                      allowed=f"0 < duration <= {self.max_duration:.2f} s")
-        if top_k is not None:
-            _check_number("top_k", top_k, low=1, high=V, integer=True, allowed=f"1..{V}")
-            top_k = min(int(top_k), V)
-        if top_p is not None:
-            _check_number("top_p", top_p, low=0, low_open=True, high=1.0, allowed="0 < top_p <= 1")
-        _check_number("temperature", temperature, low=0, low_open=True, high=100.0, allowed="0 < temperature <= 100")
-        _check_number("cfg_scale", cfg_scale, low=0, high=100.0, allowed="0 <= cfg_scale <= 100")
-        _check_number("num_samples", num_samples, low=1, high=MAX_SAMPLES_PER_CALL, integer=True,
-                      allowed=f"1..{MAX_SAMPLES_PER_CALL}")
-        _check_number("batch_size", batch_size, low=1, high=1024, integer=True, allowed="1..1024")
-        return {"duration": float(duration), "top_k": top_k, "top_p": None if top_p is None else float(top_p),
-                "temperature": float(temperature), "cfg_scale": float(cfg_scale)}
+        return resolve_settings(self.defaults, self.gpt.config.vocab_size, self.max_duration, duration=duration,
+                                top_k=top_k, top_p=top_p, temperature=temperature, cfg_scale=cfg_scale,
+                                num_samples=num_samples, batch_size=batch_size)
 
     def _items(self, prompts: str | Sequence[str], num_samples: int, seed: int | None) -> tuple[list[str], list[int]]:
         prompts = check_prompts(prompts, MAX_PROMPT_CHARS)
         if seed is None:
             seed = secrets.randbelow(2**31)
-        _check_number("seed", seed, low=0, high=2**63 - 1, integer=True, allowed="0 <= seed < 2**63")
+        check_seed(seed, num_samples)
         # Row (prompt, j) uses seed + j: its audio depends on the prompt and its own seed only.
         items = [(p, seed + j) for p in prompts for j in range(num_samples)]
         return [p for p, _ in items], [s for _, s in items]
@@ -367,7 +411,7 @@ class TextToSound:
         if len(seeds) != len(prompts):
             raise InputError(f"generate_rows: {len(prompts)} prompts but {len(seeds)} seeds")
         for sd in seeds:
-            _check_number("seed", sd, low=0, high=2**63 - 1, integer=True, allowed="0 <= seed < 2**63")
+            check_seed(sd)
         s = self.resolve_settings(duration=duration, top_k=top_k, top_p=top_p, temperature=temperature,
                                   cfg_scale=cfg_scale, num_samples=1, batch_size=batch_size)
         return self._generate(prompts, [int(x) for x in seeds], s, batch_size, progress, vocode=vocode)
@@ -401,6 +445,7 @@ class TextToSound:
         finally:
             if bar is not None:
                 bar.close()
+        _check_finite(wavs if vocode else mels, self.name)
         settings = {**s, "model": self.name, "vocoder": type(self.vocoder).__name__ if vocode else None,
                     "vividsound": __version__, **({"quantize": self.quantize} if self.quantize else {})}
         return AudioOutput(torch.cat(wavs), self.mel_config.sample_rate, torch.cat(codes), torch.cat(mels),

@@ -49,7 +49,11 @@ def check_quantize(quantize: str | None, device: str | torch.device | None = Non
         return None
     if quantize not in QUANTIZE_MODES:
         raise InputError(f"quantize is {quantize!r}; allowed: None or {', '.join(map(repr, QUANTIZE_MODES))}")
-    if device is not None and torch.device(device).type != "cpu":
+    try:
+        kind = torch.device(device).type if device is not None else "cpu"
+    except (RuntimeError, TypeError, ValueError):
+        kind = "cpu"  # not a device name at all: check_device says so in its own words
+    if kind != "cpu":
         raise InputError(f"quantize={quantize!r} runs on the CPU only, got device {str(device)!r}; "
                          "use device='cpu' or drop quantize (--int8)")
     return quantize

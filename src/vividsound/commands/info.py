@@ -17,10 +17,10 @@ def _folder_size(path: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vividsound.pipeline import DEFAULT_MODEL_DIR, TextToSound
+    from vividsound.pipeline import DEFAULT_MODEL_DIR
+    from vividsound.pipeline_folder import describe
 
-    tts = TextToSound.from_pretrained(args.model)
-    info = tts.info()
+    info = describe(args.model)  # configs only: no weights read, no text backbone loaded (fast)
     root = Path(args.model) if args.model else DEFAULT_MODEL_DIR
     info["size_bytes"] = {name: _folder_size(root / name) for name in info["components"] if (root / name).is_dir()}
     if args.json:

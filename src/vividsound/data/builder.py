@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vividsound.audio import load_audio, read_audio_metadata, save_audio
+from vividsound.checkpoint import atomic_write_text
 from vividsound.data.captions import clip_info, single_captions
 from vividsound.data.extract import extract_clip
 from vividsound.data.manifest import ManifestItem, write_manifest
@@ -344,9 +345,7 @@ def _summary(items: list[ManifestItem], used: Sequence[Source], heldout: list, c
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(obj, indent=1, ensure_ascii=False, default=str))
 
 
 def _write_sources(path: Path, used: Sequence[Source], summary: dict[str, Any]) -> None:
@@ -357,9 +356,7 @@ def _write_sources(path: Path, used: Sequence[Source], summary: dict[str, Any]) 
     for s in used:
         n = summary["single_clips_per_source"].get(s.name, 0)
         lines.append(f"| {s.name} | {n} | {s.licence} | {s.attribution} |")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 

@@ -16,8 +16,6 @@ config is an error.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from vividsound.checkpoint import atomic_write_file
 from vividsound.audio import AudioError, MelConfig, MelSpectrogram, load_audio
 from vividsound.data.manifest import ManifestItem, read_manifest
 from vividsound.errors import VividsoundError
@@ -44,15 +43,7 @@ def _manifest_path(corpus: str | Path) -> Path:
 
 
 def _atomic_save(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=str(path.parent))
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_file(path, lambda tmp: write(str(tmp)))
 
 
 def _write_shard(job: tuple[int, list[ManifestItem], Path, Path, MelConfig]) -> tuple[int, list[dict[str, str]]]:

@@ -73,9 +73,18 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "import":
         from vividsound.data.readers import import_dataset
 
-        n, missing = import_dataset(args.format, args.captions, args.audio, args.out, args.split,
-                                    allow_missing=args.allow_missing)
+        import sys
+        from collections import Counter
+
+        n, missing, skipped, notes = import_dataset(args.format, args.captions, args.audio, args.out, args.split,
+                                                    allow_missing=args.allow_missing)
+        for note in notes:
+            print(f"vividsound: note: {note}", file=sys.stderr)
         print(f"wrote {n} items to {args.out}" + (f"; skipped {len(missing)} with missing audio" if missing else ""))
+        if skipped:
+            reasons = Counter(s["reason"].split(" (")[0] for s in skipped)
+            print(f"skipped {len(skipped)} file(s): " + "; ".join(f"{k}: {v}" for k, v in reasons.most_common())
+                  + f" (each listed in {Path(args.out).with_name(Path(args.out).stem + '.skipped.json')})")
         return 0
     if args.action == "cache":
         from vividsound.audio import MelConfig

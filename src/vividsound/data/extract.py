@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vividsound.audio import save_audio
+from vividsound.checkpoint import atomic_write_text
 from vividsound.data.sources import RawClip, read_clip_bytes
 from vividsound.errors import VividsoundError
 
@@ -77,10 +76,7 @@ def _trim(wav: np.ndarray, rel_db: float = -45.0) -> np.ndarray:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=str(path.parent))
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, sort_keys=True)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, ensure_ascii=False, sort_keys=True))
 
 
 def extract_clip(clip: RawClip, out: str, cache: str) -> tuple[str, Any]:

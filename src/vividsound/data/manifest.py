@@ -16,8 +16,6 @@ A line::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -57,7 +55,7 @@ class ManifestItem:
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "") -> "ManifestItem":
         if not isinstance(d, dict):
-            raise ManifestError(f"{where}: expected a JSON object")
+            raise ManifestError(f"{where}: expected a JSON object (one item per line), got {type(d).__name__}")
         for key in ("id", "audio", "captions"):
             if key not in d:
                 raise ManifestError(f"{where}: missing field {key!r}")
@@ -71,7 +69,7 @@ class ManifestItem:
         if not isinstance(caps, list) or not caps or not all(isinstance(c, str) and c.strip() for c in caps):
             raise ManifestError(f"{where}: 'captions' must be a non-empty list of non-empty strings")
         split = d.get("split", "train")
-        if split not in SPLITS:
+        if not isinstance(split, str) or split not in SPLITS:
             raise ManifestError(f"{where}: split {split!r} is not one of {list(SPLITS)}")
         item = cls(**{**d, "captions": caps})
         if not isinstance(item.id, str) or not item.id:
@@ -85,15 +83,18 @@ def iter_manifest(path: str | Path) -> Iterator[ManifestItem]:
     p = Path(path)
     if not p.is_file():
         raise ManifestError(f"manifest not found: {p}")
-    with p.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.strip()
+    with p.open("rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise ManifestError(f"{p}:{n}: not UTF-8 text; manifests are UTF-8 JSON lines") from None
             if not line:
                 continue
             try:
                 d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ManifestError(f"{p}:{n}: invalid JSON ({e.msg})") from None
+            except (json.JSONDecodeError, RecursionError) as e:
+                raise ManifestError(f"{p}:{n}: invalid JSON ({getattr(e, 'msg', 'nested too deeply')})") from None
             yield ManifestItem.from_dict(d, where=f"{p}:{n}")
 
 
@@ -114,16 +115,11 @@ def read_manifest(path: str | Path, split: str | None = None) -> list[ManifestIt
 
 def write_manifest(path: str | Path, items: Iterable[ManifestItem]) -> Path:
     """Write items as JSONL atomically (temp file, then rename)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.tmp-", dir=str(p.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+    from vividsound.checkpoint import atomic_write_file  # checkpoint imports torch; manifests need not
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
             for it in items:
                 f.write(it.to_json() + "\n")
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return p
+
+    return atomic_write_file(path, write)

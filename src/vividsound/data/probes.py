@@ -221,7 +221,7 @@ def build_probes(out: str | Path, seed: int = 0, n_per_type: int = 100,
             probes.append({"id": pid, "type": kind, "prompt": p["prompt"], "truth": p["truth"], "reference": ref,
                            "duration": round(wav.size / SR, 3), "seed": seed,
                            "sounds": "corpus-test" if provider is not _rendered_clip else "rendered"})
-    with (out / "probes.jsonl").open("w", encoding="utf-8") as f:
-        for p in probes:
-            f.write(json.dumps(p, ensure_ascii=False) + "\n")
+    from vividsound.checkpoint import atomic_write_text
+
+    atomic_write_text(out / "probes.jsonl", "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in probes))
     return probes

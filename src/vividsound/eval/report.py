@@ -117,9 +117,9 @@ def write_markdown(path: str | Path, report: dict[str, Any]) -> Path:
         for rec in items[:10]:
             lines.append(f"| {rec['prompt']} | {rec['captions_back'][0]} |")
         lines.append("")
-    p = Path(path)
-    p.write_text("\n".join(lines), encoding="utf-8")
-    return p
+    from vividsound.checkpoint import atomic_write_text
+
+    return atomic_write_text(Path(path), "\n".join(lines))
 
 
 def _cap() -> float:

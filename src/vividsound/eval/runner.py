@@ -37,6 +37,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from vividsound.checkpoint import atomic_write_file, atomic_write_text
 from vividsound.audio import MelConfig, MelSpectrogram, load_audio, num_frames, save_audio
 from vividsound.data.manifest import ManifestItem
 from vividsound.errors import InputError
@@ -455,9 +456,8 @@ def _read_cached(cache: Path | None, key: dict[str, Any]) -> tuple[torch.Tensor,
 def _write_cached(cache: Path | None, key: dict[str, Any], wav: torch.Tensor, sr: int, mel: np.ndarray) -> None:
     if cache is None:
         return
-    tmp = cache.with_name(cache.stem + ".tmp.npz")
-    np.savez(tmp, waveform=wav.numpy(), sr=np.int64(sr), mel=mel, key=np.str_(json.dumps(key)))
-    tmp.replace(cache)
+    atomic_write_file(cache, lambda tmp: np.savez(tmp, waveform=wav.numpy(), sr=np.int64(sr), mel=mel,
+                                                 key=np.str_(json.dumps(key))))
 
 
 def generate_items(gen: Generator, prompts: Sequence[str], durations: Sequence[float], seeds: Sequence[int],
@@ -771,7 +771,7 @@ def evaluate(comp: Components, items: Sequence[ManifestItem], corpus_root: str |
         "attribution": [ATTRIBUTION] if comp.aisfx is not None else [],
         "items": per_item,
     }
-    (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    atomic_write_text(out / "report.json", json.dumps(report, indent=2, ensure_ascii=False))
     write_markdown(out / "report.md", report)
     write_grid(out / "spectrograms.png",
                [(per_item[i]["prompt"], ref_mels[i][0], list(gen_mels[i][: cfg.grid_samples]))
@@ -800,6 +800,6 @@ def evaluate_probes(comp: Components, probes: list[dict[str, Any]], out_dir: str
     report = {"format_version": 1, **(meta or {}), "config": asdict(cfg), "num_items": 0,
               "metrics": _metric_info(),
               "systems": {}, "probes": probe_report, "unavailable_components": {}, "items": []}
-    (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    atomic_write_text(out / "report.json", json.dumps(report, indent=2, ensure_ascii=False))
     write_markdown(out / "report.md", report)
     return report

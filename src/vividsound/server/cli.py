@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 from pathlib import Path
 
-from vividsound.server.config import API_KEY_ENV, ServerConfig, check_bind, default_output_dir
+from vividsound.server.config import (API_KEY_ENV, ServerConfig, check_bind, check_port_free, default_output_dir,
+                                      prepare_output_dir)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,6 +41,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="variations per prompt, num_samples (default %(default)s)")
     p.add_argument("--max-results", type=int, default=d["max_results"].default, metavar="N",
                    help="results kept in the output folder; older ones are deleted (default %(default)s)")
+    p.add_argument("--header-timeout", type=float, default=d["header_timeout_s"].default, metavar="S",
+                   help="seconds a client has to send its request headers; then the connection is closed "
+                        "(default %(default)s)")
+    p.add_argument("--body-timeout", type=float, default=d["body_timeout_s"].default, metavar="S",
+                   help="seconds a client has to send its whole body; then 408 (default %(default)s)")
+    p.add_argument("--max-connections", type=int, default=d["max_connections"].default, metavar="N",
+                   help="open connections + running requests; beyond, 503 at once (default %(default)s)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads for the model (default: the CPUs this process may use, at most 8)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
 
 
@@ -48,25 +59,38 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     kw = dict(host=args.host, port=args.port, api_key=key, max_queue=args.max_queue, max_batch_rows=args.max_batch,
               batch_window_ms=args.batch_window_ms, timeout_s=args.timeout, max_duration=args.max_duration,
               max_prompt_chars=args.max_prompt_chars, max_prompts=args.max_prompts, max_samples=args.max_samples,
-              max_results=args.max_results)
+              max_results=args.max_results, header_timeout_s=args.header_timeout,
+              body_timeout_s=args.body_timeout, max_connections=args.max_connections)
     if args.output_dir is not None:
         kw["output_dir"] = args.output_dir
     return ServerConfig(**kw)
 
 
 def run(args: argparse.Namespace) -> int:
+    from vividsound.devices import check_device, set_threads
+
+    # Everything that can be wrong with the options is refused here, in one line, before the model loads.
     config = config_from_args(args)
-    check_bind(config)  # before loading a model: fail fast
+    check_bind(config)
+    root = prepare_output_dir(config.output_dir)
+    check_port_free(config.host, config.port)
+    device = check_device(args.device)  # these two import torch (seconds): after the instant checks
+    threads = set_threads(args.threads)
     import uvicorn
 
     from vividsound.pipeline import TextToSound
     from vividsound.server.app import create_app
+    from vividsound.server.protocol import guarded_h11
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    tts = TextToSound.from_pretrained(args.model, device=args.device, vocoder=args.vocoder)
-    app = create_app(tts, config)
+    tts = TextToSound.from_pretrained(args.model, device=device, vocoder=args.vocoder)
+    app = create_app(tts, dataclasses.replace(config, output_dir=root))
+    check_port_free(config.host, config.port)  # again: another program may have taken it while the model loaded
     host = f"[{config.host}]" if ":" in config.host else config.host
     print(f"vividsound: serving {tts.name} on http://{host}:{config.port}/ "
-          f"(results in {app.state.store.root}{'; API key required' if config.api_key else ''})", flush=True)
-    uvicorn.run(app, host=config.host, port=config.port, log_level=args.log_level, server_header=False)
+          f"(results in {app.state.store.root}; {threads} CPU thread(s){'; API key required' if config.api_key else ''})",
+          flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, log_level=args.log_level, server_header=False,
+                http=guarded_h11(config.header_timeout_s), limit_concurrency=config.max_connections,
+                timeout_keep_alive=5)
     return 0

@@ -7,9 +7,11 @@ ones a schema cannot express, such as prompts x samples) and ``GET /v1/model`` (
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import math
 import os
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,25 +47,80 @@ class ServerConfig:
     max_results: int = 500  # result files kept in output_dir; the oldest are deleted beyond this
     max_body_bytes: int = 64 * 1024  # largest JSON body accepted (413 beyond)
 
+    header_timeout_s: float = 10.0  # a client must send its request line and headers within this; then closed
+    body_timeout_s: float = 30.0  # a client must send its whole body within this; then 408
+    max_connections: int = 256  # open connections + running requests; beyond, new requests get 503 at once
+
     def __post_init__(self) -> None:
-        checks = {"port": (self.port, 0, 65535), "max_queue": (self.max_queue, 1, 100_000),
-                  "max_batch_rows": (self.max_batch_rows, 1, 1024), "max_prompts": (self.max_prompts, 1, 1024),
-                  "max_samples": (self.max_samples, 1, 1024), "max_results": (self.max_results, 1, 10**7),
-                  "max_body_bytes": (self.max_body_bytes, 1024, 10**8)}
-        for name, (value, low, high) in checks.items():
-            if not low <= value <= high:
-                raise ConfigError(f"{name} is {value}; allowed: {low}..{high}")
-        if not self.timeout_s > 0:
-            raise ConfigError(f"timeout_s is {self.timeout_s}; allowed: > 0 seconds")
-        if self.batch_window_ms < 0:
-            raise ConfigError(f"batch_window_ms is {self.batch_window_ms}; allowed: >= 0")
-        if self.max_duration is not None and not self.max_duration > 0:
-            raise ConfigError(f"max_duration is {self.max_duration}; allowed: > 0 seconds")
-        if self.max_prompt_chars is not None and self.max_prompt_chars < 1:
-            raise ConfigError(f"max_prompt_chars is {self.max_prompt_chars}; allowed: >= 1")
+        # Every option is checked like the sampler's: type, finiteness and range, with a one-line error
+        # naming it (issue 26: a NaN batch window once made the worker spin and every request time out).
+        ints = {"port": (0, 65535), "max_queue": (1, 100_000), "max_batch_rows": (1, 1024),
+                "max_prompts": (1, 1024), "max_samples": (1, 1024), "max_results": (1, 10**7),
+                "max_body_bytes": (1024, 10**8), "max_connections": (1, 100_000)}
+        floats = {"timeout_s": (0.0, 86_400.0, True), "batch_window_ms": (0.0, 10_000.0, False),
+                  "header_timeout_s": (0.0, 3600.0, True), "body_timeout_s": (0.0, 3600.0, True)}
+        for name, (low, high) in ints.items():
+            _check(name, getattr(self, name), low, high, integer=True)
+        for name, (low, high, open_low) in floats.items():
+            _check(name, getattr(self, name), low, high, open_low=open_low)
+        if self.max_duration is not None:
+            _check("max_duration", self.max_duration, 0.0, 3600.0, open_low=True)
+        if self.max_prompt_chars is not None:
+            _check("max_prompt_chars", self.max_prompt_chars, 1, 100_000, integer=True)
+        if not isinstance(self.host, str) or not self.host.strip():
+            raise ConfigError(f"host is {self.host!r}; allowed: an interface address or name, e.g. 127.0.0.1")
         if self.api_key is not None and len(self.api_key) < MIN_API_KEY_CHARS:
             raise ConfigError(f"the API key has {len(self.api_key)} characters; use at least {MIN_API_KEY_CHARS} "
                               "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))')")
+
+
+def _check(name: str, value: Any, low: float, high: float, *, integer: bool = False, open_low: bool = False) -> None:
+    """One option: a number (an integer if ``integer``), finite, in [low, high] (or (low, high])."""
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type:
+        raise ConfigError(f"{name} is {value!r}; allowed: {'an integer' if integer else 'a number'} "
+                          f"from {low:g} to {high:g}")
+    if not math.isfinite(value) or value > high or (value <= low if open_low else value < low):
+        lo = f"> {low:g}" if open_low else f">= {low:g}"
+        raise ConfigError(f"{name} is {value!r}; allowed: {lo} and <= {high:g}")
+
+
+def prepare_output_dir(path: str | os.PathLike) -> Path:
+    """Create the results folder if needed and prove it writable (by writing a file: ``os.access`` says
+    yes to root on a read-only mount); raises :class:`ConfigError` naming the folder."""
+    root = Path(path).expanduser()
+    try:
+        root = root.resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        if not root.is_dir():
+            raise NotADirectoryError(f"{root} is not a folder")
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=str(root))
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        reason = e.strerror or str(e)
+        if isinstance(e, (FileExistsError, NotADirectoryError)) or (root.exists() and not root.is_dir()):
+            reason = "it is a file, not a folder"
+        raise ConfigError(f"--output-dir {path}: cannot write results there ({reason})") from None
+    return root
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse at once when ``host:port`` cannot be bound (in use, no such interface), before any slow work."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as e:
+        raise ConfigError(f"--host {host}: not an address this machine can bind ({e})") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no conflict
+        try:
+            s.bind(addr)
+        except OSError as e:
+            what = "is in use by another program" if e.errno == errno.EADDRINUSE else f"cannot be bound ({e.strerror})"
+            raise ConfigError(f"--port {port} on {host} {what}; choose another --port") from None
 
 
 def is_loopback(host: str) -> bool:
@@ -96,7 +153,10 @@ class Limits:
     max_batch_rows: int  # sounds per model call
     timeout_s: float  # seconds per request, queueing included
     max_body_bytes: int  # bytes per request body
-    max_seed: int = 2**63 - 1  # largest seed
+    header_timeout_s: float = 10.0  # seconds to send the request line and headers
+    body_timeout_s: float = 30.0  # seconds to send the whole body
+    max_connections: int = 256  # open connections + running requests
+    max_seed: int = 2**63 - 1  # largest seed (of the last sound: seed + num_samples - 1)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "max_sounds_per_request": self.max_prompts * self.max_samples}
@@ -114,4 +174,5 @@ def resolve_limits(config: ServerConfig, model_info: dict[str, Any]) -> Limits:
     return Limits(max_duration=duration, max_prompt_chars=chars, max_prompts=config.max_prompts,
                   max_samples=samples, max_top_k=int(model_info["gpt"]["vocab_size"]), max_queue=config.max_queue,
                   max_batch_rows=config.max_batch_rows, timeout_s=config.timeout_s,
-                  max_body_bytes=config.max_body_bytes)
+                  max_body_bytes=config.max_body_bytes, header_timeout_s=config.header_timeout_s,
+                  body_timeout_s=config.body_timeout_s, max_connections=config.max_connections)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -21,10 +22,11 @@ PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 
 
 class BodyLimitMiddleware:
-    """Answer 413 to bodies over ``max_bytes``: by Content-Length up front, else while reading."""
+    """Answer 413 to bodies over ``max_bytes`` (by Content-Length up front, else while reading) and 408
+    to bodies that have not fully arrived ``body_timeout`` seconds after the request started."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, body_timeout: float = 30.0) -> None:
+        self.app, self.max_bytes, self.body_timeout = app, max_bytes, body_timeout
 
     async def _reject(self, send: Send) -> None:
         body = json.dumps({"error": f"request body too large; the limit is {self.max_bytes} bytes"}).encode()
@@ -47,10 +49,21 @@ class BodyLimitMiddleware:
                     await self._reject(send)
                     return
         seen = 0
+        body_done = False
+        deadline = asyncio.get_running_loop().time() + self.body_timeout
 
         async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, body_done
+            if body_done:  # after the body, receive() only reports a disconnect: no deadline
+                return await receive()
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(left, 0.001))
+            except asyncio.TimeoutError:
+                raise StarletteHTTPException(408, f"the request body did not arrive within {self.body_timeout:g} s",
+                                             {"Connection": "close"}) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:  # FastAPI re-raises HTTPException from body reading as is
@@ -138,6 +151,14 @@ def one_line_errors(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            # FastAPI answers 400 when the body is not UTF-8 or nests too deeply for the JSON parser, 422
+            # for other invalid JSON; every unparseable body is 422 here, as documented (issue 26).
+            cause = exc.__cause__
+            why = ("is not UTF-8" if isinstance(cause, UnicodeError) else
+                   "nests too deeply" if isinstance(cause, RecursionError) else
+                   f"cannot be parsed ({type(cause).__name__})" if cause is not None else "cannot be parsed")
+            return JSONResponse({"error": f"the request body is not valid JSON: it {why}"}, status_code=422)
         if exc.status_code == 405:
             message = f"method {request.method} is not allowed on {request.url.path}"
         elif exc.status_code == 404 and message == "Not Found":

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import secrets
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ import numpy as np
 import torch
 
 from vividsound.audio import save_audio
+from vividsound.checkpoint import atomic_write_file
+from vividsound.server.config import prepare_output_dir
 
 ID_RE = re.compile(r"^[0-9a-f]{32}$")
 AUDIO_SUFFIXES = (".wav", ".flac")
@@ -50,10 +51,7 @@ class ResultStore:
     """Writes and finds results inside one folder (created if missing)."""
 
     def __init__(self, root: str | os.PathLike, max_results: int = 500) -> None:
-        self.root = Path(root).expanduser().resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
-        if not os.access(self.root, os.W_OK):
-            raise PermissionError(f"output folder is not writable: {self.root}")
+        self.root = prepare_output_dir(root)  # ConfigError (one line) when it cannot be written
         self.max_results = max_results
         self._lock = threading.Lock()
 
@@ -82,15 +80,11 @@ class ResultStore:
         return StoredResult(result_id, audio, meta)
 
     def _atomic_write(self, path: Path, write) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=str(self.root))
-        try:
-            with os.fdopen(fd, "wb") as f:
+        def to_file(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
                 write(f)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+
+        atomic_write_file(path, to_file)
 
     def prune(self) -> int:
         """Delete the oldest results beyond ``max_results``; returns how many were deleted."""

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from vividsound.pipeline import MIN_DURATION
 from vividsound.server.config import Limits
 
 AudioFormat = Literal["wav", "flac"]
@@ -63,8 +64,9 @@ def make_request_model(limits: Limits) -> type[GenerateRequestBase]:
         prompts: list[PromptText] = Field(  # type: ignore[assignment]
             None, min_length=1, max_length=max_prompts,
             description=f"Several prompts (1-{max_prompts}, each 1-{chars} characters).")
-        duration: Optional[float] = Field(None, gt=0, le=limits.max_duration, allow_inf_nan=False,
-                                          description=f"Seconds of audio, 0 < duration <= {limits.max_duration}.")
+        duration: Optional[float] = Field(None, ge=MIN_DURATION, le=limits.max_duration, allow_inf_nan=False,
+                                          description=f"Seconds of audio, {MIN_DURATION} <= duration <= "
+                                                      f"{limits.max_duration}.")
         top_k: Optional[whole_int(1, limits.max_top_k)] = Field(None,  # type: ignore[valid-type]
                                      description=f"Sample among the k most likely codes, 1..{limits.max_top_k}.")
         top_p: Optional[float] = Field(None, gt=0, le=1, allow_inf_nan=False,
@@ -138,6 +140,10 @@ class QueueState(BaseModel):
     busy: bool = Field(description="The model is generating now.")
     tokens_done: int = Field(description="Tokens generated so far in the current model call.")
     tokens_total: int
+    accepted: int = Field(0, description="Requests ever queued since start.")
+    cancelled: int = Field(0, description="Queued requests dropped before they ran (client gone or timed out).")
+    finished: int = Field(0, description="Queued requests the model has run (answered, or dropped when the client "
+                                         "had left meanwhile).")
 
 
 class HealthResponse(BaseModel):

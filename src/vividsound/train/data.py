@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from vividsound.checkpoint import atomic_torch_save, atomic_write_bytes
+from vividsound.checkpoint import atomic_torch_save, atomic_write_bytes, atomic_write_text
 from vividsound.audio import AudioError, MelConfig, MelSpectrogram, load_audio
 from vividsound.data.manifest import ManifestError, ManifestItem, read_manifest
 from vividsound.errors import VividsoundError
@@ -133,7 +133,7 @@ class FeatureCache:
         spec = json.dumps({"mel": dataclasses.asdict(mel), "max_seconds": max_seconds, "kind": kind}, sort_keys=True)
         self.dir = Path(root) / f"{kind}-{hashlib.sha1(spec.encode()).hexdigest()[:12]}"
         self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "spec.json").write_text(spec + "\n", encoding="utf-8")
+        atomic_write_text(self.dir / "spec.json", spec + "\n")
         self._mem: dict[str, np.ndarray] = {}
         self._front: MelSpectrogram | None = None
         self._items: dict[str, tuple[ManifestItem, Path]] = {}

@@ -100,7 +100,7 @@ def _record(record: dict, record_path: Path, key: str, t0: float, device: str, f
     r["sessions"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
                           "wall_s": round(dt, 3), "device": _device_name(device)})
     r.update(facts)
-    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    _write_record(record_path, record)
 
 
 def _write_pack(cdir: Path, out: Path, overrides: list[str], record: dict, record_path: Path,
@@ -179,6 +179,9 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
                 if s == "gpt_gpu":
                     _write_pack(cdir, out, common + links[s] + per[s], record, record_path, device)
                 links[s].append(f"pack={(out / 'pack' / 'codes.npz').resolve()}")
+            from vividsound.checkpoint import recover_dir  # imports torch: not at CLI start-up
+
+            recover_dir(run / "checkpoints" / "last")  # a save killed midway: its last complete checkpoint
             resume = (run / "checkpoints" / "last" / "state.pt").is_file()
             if run.exists() and not resume:  # stopped before its first checkpoint: nothing to resume
                 shutil.rmtree(run)
@@ -208,7 +211,7 @@ def train_default(corpus: str | Path, out: str | Path, *, device: str = "auto", 
         shutil.copytree(out / "melgan" / "export" / "melgan", pipe / "melgan")
     size = sum(p.stat().st_size for p in pipe.rglob("*") if p.is_file())
     record["pipeline"] = {"path": str(pipe), "bytes": size}
-    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    _write_record(record_path, record)
     print(f"[train-default] pipeline ready: {pipe} ({size / 1e6:.1f} MB); try vividsound generate \"a dog barks\" "
           f"--model {pipe} -o dog.wav")
     return pipe
@@ -231,3 +234,10 @@ def run(args: argparse.Namespace) -> int:
     train_default(args.corpus, args.out, device=args.device, melgan=args.melgan, configs=args.configs,
                   overrides=args.overrides, stop_after=args.stop_after, gpu_phase=args.gpu_phase)
     return 0
+
+
+def _write_record(path: Path, record: dict) -> None:
+    """stages.json, atomically (an interrupted write must not lose the record of finished stages)."""
+    from vividsound.checkpoint import atomic_write_text  # imports torch: not at CLI start-up
+
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")

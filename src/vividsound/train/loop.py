@@ -28,6 +28,7 @@ import dataclasses
 import json
 import math
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -40,7 +41,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from vividsound.checkpoint import atomic_write_dir, save_component
+from vividsound.checkpoint import atomic_write_dir, atomic_write_text, recover_dir, save_component
 from vividsound.config import save_config, to_dict
 from vividsound.errors import VividsoundError
 from vividsound.train.data import batch_rng
@@ -419,7 +420,7 @@ class Stage:
         def write(tmp: Path) -> None:
             for name, m in comps.items():
                 save_component(m, tmp / name, extra={"step": self.step, **{k: float(v) for k, v in metrics.items()}})
-            (tmp / "best.json").write_text(json.dumps({"step": self.step, **metrics}, indent=2) + "\n")
+            atomic_write_text(tmp / "best.json", json.dumps({"step": self.step, **metrics}, indent=2) + "\n")
 
         atomic_write_dir(self.run_dir / "best", write)
 
@@ -428,11 +429,18 @@ class Stage:
         from vividsound.checkpoint import load_state
 
         folder = self.run_dir / "checkpoints" / "last"
+        recover_dir(folder)  # a kill during the last save: its last complete checkpoint goes back in place
         if not (folder / STATE_NAME).is_file():
             raise TrainingError(f"cannot resume: {folder} holds no {STATE_NAME} (no checkpoint was written yet)")
         for name, m in self.components().items():
             load_state(folder / name, m)
-        state = torch.load(folder / STATE_NAME, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(folder / STATE_NAME, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
+            raise TrainingError(f"cannot resume: {folder / STATE_NAME} is truncated or corrupt "
+                                f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})") from None
+        if not isinstance(state, dict) or "step" not in state:
+            raise TrainingError(f"cannot resume: {folder / STATE_NAME} is not a vividsound training state")
         self.step = int(state["step"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
         for k, o in self.optimizers.items():
@@ -592,7 +600,7 @@ def run_stage(stage_cls: type[Stage], cfg: Any, run_dir: str | Path, *, resume: 
         stage.save_checkpoint(best)
         if finished:
             stage.export(run_dir / "export")
-            (run_dir / "DONE").write_text(json.dumps({"step": stage.step, "best": best}) + "\n")
+            atomic_write_text(run_dir / "DONE", json.dumps({"step": stage.step, "best": best}) + "\n")
         if stage.writer is not None:
             stage.writer.close()
     if on_end is not None:
