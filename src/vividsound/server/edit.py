@@ -140,7 +140,7 @@ def add_edit_routes(app: FastAPI, *, tts: Any, store: ResultStore, batcher: Micr
         return s
 
     @app.post(UPLOAD_PATH, dependencies=deps, response_model=ClipItem, summary="Upload a clip to edit",
-              responses=errors(413, 422),
+              responses=errors(400, 413, 422),
               openapi_extra={"requestBody": {"required": True, "description": "An audio file (any rate/channels).",
                                              "content": {"application/octet-stream": {"schema": {"type": "string",
                                                                                                  "format": "binary"}}}}})
@@ -151,7 +151,7 @@ def add_edit_routes(app: FastAPI, *, tts: Any, store: ResultStore, batcher: Micr
 
     # ------------------------------------------------------------------------------------------ edit
     @app.post("/v1/edit", dependencies=deps, response_model=EditResponse, summary="Continue, inpaint or vary a sound",
-              responses=errors(404, 408, 422, 503))
+              responses=errors(400, 404, 408, 413, 422, 503))
     async def edit(req: EditRequest, request: Request) -> JSONResponse:  # type: ignore[valid-type]
         t0 = time.monotonic()
         src = lookup(req.source)  # type: ignore[attr-defined]
@@ -213,7 +213,8 @@ def add_edit_routes(app: FastAPI, *, tts: Any, store: ResultStore, batcher: Micr
             for i in range(len(out)):
                 meta = {k: v for k, v in out.metadata(i).items()}
                 meta.update(source=src.id, duration=round(out.waveform.shape[1] / sr, 6))
-                stored.append(store.save(out.waveform[i], out.mel[i], sr, req.format, meta))  # type: ignore[attr-defined]
+                # the picture shows the audio returned (kept parts are the source's, not the decoder's)
+                stored.append(store.save(out.waveform[i], front(out.waveform[i])[0], sr, req.format, meta))  # type: ignore[attr-defined]
             store.prune()
             return stored
 

@@ -55,7 +55,10 @@ def make_request_model(limits: Limits) -> type[GenerateRequestBase]:
         model_config = ConfigDict(extra="forbid", strict=True,
                                   json_schema_extra={"examples": [{"prompt": EXAMPLE_PROMPT, "duration": 1.0,
                                                                    "seed": 7}],
-                                                     "oneOf": [{"required": ["prompt"]}, {"required": ["prompts"]}]})
+                                                     "oneOf": [{"required": ["prompt"]}, {"required": ["prompts"]}],
+                                                     # a negative prompt needs guidance: cfg_scale unset or > 1
+                                                     "dependentSchemas": {"negative_prompt": {"properties": {
+                                                         "cfg_scale": {"exclusiveMinimum": 1}}}}})
 
         # prompt/prompts may be absent but not null: the spec's oneOf below says exactly one is present.
         prompt: str = Field(None, min_length=1, max_length=chars, pattern=r"\S",
