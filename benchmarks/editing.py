@@ -145,18 +145,19 @@ def seam_section(tts, args, lines: list[str]) -> dict[str, list[np.ndarray]]:
         for edge in (a, b):
             joins["inpainting (both edges)"].append(frame_stats(inp.waveform[0].numpy(), sr, edge, mel))
         print("seams", p, flush=True)
-    from vividsound.editing import context_columns
+    from vividsound.editing import window_plan
 
     W = tts.gpt.config.max_columns
-    hop = W - context_columns(W)
+    plan = window_plan(W, tts.seconds_per_column, 0, tts.columns_for(args.long_seconds))
+    join_cols = list(np.cumsum([n for _, n in plan])[:-1])  # where each window after the first begins
     long_wavs = []
     for i, p in enumerate(SEAM_PROMPTS[: args.long_clips]):
         t0 = time.perf_counter()
         out = tts(p, duration=args.long_seconds, seed=400 + i)
         w = out.waveform[0].numpy()
         long_wavs.append((p, w))
-        for col in range(W, out.codes.shape[2], hop):
-            joins["long sound (window joins)"].append(frame_stats(w, sr, col * spc, mel))
+        for col in join_cols:
+            joins["long sound (window joins)"].append(frame_stats(w, sr, int(col) * spc, mel))
         print(f"long {p}: {time.perf_counter() - t0:.1f} s", flush=True)
     rows = []
     for name, st in joins.items():
@@ -171,7 +172,7 @@ def seam_section(tts, args, lines: list[str]) -> dict[str, list[np.ndarray]]:
               f"step inside {len(plain)} plain {args.clip_seconds * 2:g} s clips of the same prompts. Continuation: "
               f"{args.clip_seconds:g} s given -> {args.clip_seconds * 2:g} s; inpainting: span 35-60 % of a "
               f"{args.clip_seconds * 2:g} s clip, {args.tries} tries; long: {args.long_clips} x {args.long_seconds:g} s, "
-              f"a join every {hop} columns after the first {W}.", "",
+              f"windows of {plan[0][1]} columns, a join every {plan[1][1] if len(plan) > 1 else 0} columns after the first.", "",
               markdown_table(["joins", "n", "level jump (dB)", "x inside", "spectral jump (dB)", "x inside"], rows), ""]
     return {"plain": plain, "long": long_wavs}
 
