@@ -1,7 +1,8 @@
 """The ``vividsound`` command line. ``main(argv)`` runs in-process (tests call it directly).
 
 Each subcommand lives in its own module with two functions, ``add_arguments(parser)`` and
-``run(args) -> int``; this file only wires them up, so importing it stays cheap.
+``run(args) -> int`` (or in an object with both, named ``"module:NAME"``, when one module serves several
+subcommands); this file only wires them up, so importing it stays cheap.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from vividsound.errors import VividsoundError
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("vividsound.commands.generate", "generate sounds from text prompts"),
+    "continue": ("vividsound.commands.edit:CONTINUE", "continue an audio clip from a text prompt"),
+    "inpaint": ("vividsound.commands.edit:INPAINT", "regenerate a time span of an audio clip"),
+    "vary": ("vividsound.commands.edit:VARY", "make variations of an audio clip"),
     "info": ("vividsound.commands.info", "describe a model: components, sizes, mel config"),
     "corpus": ("vividsound.data.cli", "build or inspect the offline caption-audio corpus"),
     "probes": ("vividsound.data.probes_cli", "build the checkable probe prompt set"),
@@ -62,8 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     unavailable: dict[str, Callable[[argparse.Namespace], int]] = {}
     parser.set_defaults(_unavailable=unavailable)
     for name, (module, help_text) in SUBCOMMANDS.items():
+        module, _, attr = module.partition(":")  # "module:NAME": the subcommand is an object in the module
         try:
             mod = importlib.import_module(module)
+            mod = getattr(mod, attr) if attr else mod
         except ImportError as e:
             sub.add_parser(name, help=f"{help_text} [unavailable: {e}]", description=help_text)
             unavailable[name] = _unavailable(name, module, e)

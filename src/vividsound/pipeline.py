@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from contextlib import nullcontext as _nullcontext
+
 import numpy as np
 import torch
 
@@ -31,11 +33,13 @@ from vividsound.audio import MelConfig, check_same_mel, save_audio_files
 from vividsound.checkpoint import (FORMAT_VERSION, atomic_write_dir, build_component, check_component,
                                    load_component, save_component)
 from vividsound.devices import check_device
+from vividsound.editing import MAX_LONG_DURATION, NEGATIVE_CFG_SCALE, sample_grid
+from vividsound.edits import EditingMixin
 from vividsound.errors import CheckpointError, InputError
 from vividsound.models.gpt import ConditionalGPT
 from vividsound.models.text import MAX_PROMPT_CHARS, TextEncoder, check_prompts
 from vividsound.models.vocoders import VOCODERS, build_vocoder
-from vividsound.models.vqgan import VQGAN
+from vividsound.models.vqgan import VQGAN, _decode_span
 from vividsound.pipeline_folder import COMPONENTS, PIPELINE_NAME, read_pipeline_meta
 from vividsound.quantize import check_quantize, quantize_pipeline
 from vividsound.sampling_defaults import SamplingDefaults  # re-exported: vividsound.pipeline.SamplingDefaults
@@ -68,6 +72,7 @@ class AudioOutput:
     prompts: list[str]  # prompt of each row
     seeds: list[int]  # seed of each row
     settings: dict[str, Any] = field(default_factory=dict)  # sampler settings, duration, model id
+    extra: list[dict[str, Any]] | None = None  # per-row metadata (best-of-N scores, edit spans), or None
 
     def __len__(self) -> int:
         return self.waveform.shape[0]
@@ -76,7 +81,8 @@ class AudioOutput:
         return self.waveform.detach().cpu().float().numpy()
 
     def metadata(self, i: int) -> dict[str, Any]:
-        return {"prompt": self.prompts[i], "seed": self.seeds[i], **self.settings}
+        return {"prompt": self.prompts[i], "seed": self.seeds[i], **self.settings,
+                **(self.extra[i] if self.extra is not None else {})}
 
     def save(self, path: str | os.PathLike, fmt: str | None = None) -> list[Path]:
         """Write every row: ``path`` itself for one row, else ``stem_{i}`` beside it.
@@ -114,6 +120,10 @@ class AudioChunk:
     output: AudioOutput | None  # on the final chunk: the whole result, as __call__ returns it
 
 
+def _bad_negative(value: Any) -> str:
+    raise InputError(f"negative_prompt must be a string, got {type(value).__name__}")
+
+
 def _check_number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
                   low_open: bool = False, integer: bool = False, allowed: str = "") -> None:
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
@@ -129,15 +139,26 @@ def _check_number(name: str, value: Any, *, low: float | None = None, high: floa
 
 def resolve_settings(defaults: SamplingDefaults, vocab_size: int, max_duration: float, *, duration: float | None,
                      top_k: int | None, top_p: float | None, temperature: float | None, cfg_scale: float | None,
-                     num_samples: int, batch_size: int) -> dict[str, Any]:
+                     num_samples: int, batch_size: int, negative_prompt: str | None = None) -> dict[str, Any]:
     """Fill a model's defaults and validate every sampler option; raises :class:`InputError`.
 
-    A function of the model's limits only, so the CLI checks options before loading any weights."""
+    A function of the model's limits only, so the CLI checks options before loading any weights.
+    A ``negative_prompt`` needs guidance: with ``cfg_scale`` unset it gets the model's default when that is
+    above 1, else :data:`~vividsound.editing.NEGATIVE_CFG_SCALE`; an explicit ``cfg_scale <= 1`` with a
+    negative prompt is an error (guidance at 1 would ignore it, below 1 would steer towards it)."""
     d, V = defaults, vocab_size
     duration = min(d.duration, max_duration) if duration is None else duration
     top_k = (None if d.top_k is None else min(d.top_k, V)) if top_k is None else top_k
     top_p = d.top_p if top_p is None else top_p
     temperature = d.temperature if temperature is None else temperature
+    if negative_prompt is not None:
+        negative_prompt = check_prompts(negative_prompt, MAX_PROMPT_CHARS)[0] if isinstance(negative_prompt, str) \
+            else _bad_negative(negative_prompt)
+        if cfg_scale is None:
+            cfg_scale = d.cfg_scale if d.cfg_scale > 1 else NEGATIVE_CFG_SCALE
+        elif isinstance(cfg_scale, (int, float)) and not isinstance(cfg_scale, bool) and cfg_scale <= 1:
+            raise InputError(f"cfg_scale is {cfg_scale!r} with a negative prompt; allowed: cfg_scale > 1 "
+                             f"(leave it unset for {NEGATIVE_CFG_SCALE:g})")
     cfg_scale = d.cfg_scale if cfg_scale is None else cfg_scale
     _check_number("duration", duration, low=MIN_DURATION, high=max_duration,
                   allowed=f"{MIN_DURATION} <= duration <= {max_duration:.2f} s")
@@ -152,7 +173,8 @@ def resolve_settings(defaults: SamplingDefaults, vocab_size: int, max_duration: 
                   allowed=f"1..{MAX_SAMPLES_PER_CALL}")
     _check_number("batch_size", batch_size, low=1, high=1024, integer=True, allowed="1..1024")
     return {"duration": float(duration), "top_k": top_k, "top_p": None if top_p is None else float(top_p),
-            "temperature": float(temperature), "cfg_scale": float(cfg_scale)}
+            "temperature": float(temperature), "cfg_scale": float(cfg_scale),
+            **({"negative_prompt": negative_prompt} if negative_prompt is not None else {})}
 
 
 def check_seed(seed: Any, num_samples: int = 1) -> int:
@@ -171,9 +193,12 @@ def _check_finite(parts: list[torch.Tensor], name: str) -> None:
                                   "(e.g. a training run that diverged)")
 
 
-class TextToSound:
-    """Text-to-sound pipeline. Build with :meth:`from_pretrained`; call to generate."""
+class TextToSound(EditingMixin):
+    """Text-to-sound pipeline. Build with :meth:`from_pretrained`; call to generate.
 
+    Editing (continue, inpaint, vary) and best-of-N come from :class:`~vividsound.edits.EditingMixin`."""
+
+    source_dir: Path | None = None  # the folder from_pretrained read (where a clap/ scorer may live)
     quantize: str | None = None  # "int8" after from_pretrained(..., quantize="int8") (vividsound.quantize)
     quantize_info: dict[str, Any] | None = None
 
@@ -223,8 +248,14 @@ class TextToSound:
 
     @property
     def max_duration(self) -> float:
-        """Longest clip in seconds: the GPT's block of tokens, as whole time columns."""
+        """The GPT's window in seconds (its block of tokens, as whole time columns): longer clips are
+        sampled window by window (see :mod:`vividsound.editing`)."""
         return self.gpt.config.max_columns * self.seconds_per_column
+
+    @property
+    def max_long_duration(self) -> float:
+        """Longest clip one call makes, in seconds (windowed sampling past :attr:`max_duration`)."""
+        return max(self.max_duration, MAX_LONG_DURATION)
 
     def columns_for(self, duration: float) -> int:
         return max(1, math.ceil(duration / self.seconds_per_column - 1e-9))
@@ -252,6 +283,7 @@ class TextToSound:
                 raise CheckpointError("no default model is installed yet in this version of vividsound; "
                                       "pass --model DIR (a pipeline folder made by `vividsound train`)")
         pipe = cls._from_folder(Path(path), vocoder=vocoder, compile=compile)
+        pipe.source_dir = Path(path)
         return quantize_pipeline(pipe.to(device), quantize)
 
     @classmethod
@@ -319,11 +351,13 @@ class TextToSound:
     # ------------------------------------------------------------------------------------------
     def resolve_settings(self, *, duration: float | None, top_k: int | None, top_p: float | None,
                          temperature: float | None, cfg_scale: float | None, num_samples: int,
-                         batch_size: int) -> dict[str, Any]:
-        """Fill defaults and validate every sampler option; raises :class:`InputError`."""
-        return resolve_settings(self.defaults, self.gpt.config.vocab_size, self.max_duration, duration=duration,
-                                top_k=top_k, top_p=top_p, temperature=temperature, cfg_scale=cfg_scale,
-                                num_samples=num_samples, batch_size=batch_size)
+                         batch_size: int, negative_prompt: str | None = None) -> dict[str, Any]:
+        """Fill defaults and validate every sampler option (:func:`resolve_settings`, up to
+        :attr:`max_long_duration`); raises :class:`InputError`."""
+        return resolve_settings(self.defaults, self.gpt.config.vocab_size, self.max_long_duration,
+                                duration=duration, top_k=top_k, top_p=top_p, temperature=temperature,
+                                cfg_scale=cfg_scale, num_samples=num_samples, batch_size=batch_size,
+                                negative_prompt=negative_prompt)
 
     def _items(self, prompts: str | Sequence[str], num_samples: int, seed: int | None) -> tuple[list[str], list[int]]:
         prompts = check_prompts(prompts, MAX_PROMPT_CHARS)
@@ -336,19 +370,13 @@ class TextToSound:
 
     @torch.no_grad()
     def sample_codes(self, prompts: list[str], seeds: list[int], columns: int, settings: dict[str, Any],
-                     on_token: Callable[[int], None] | None = None) -> torch.Tensor:
-        """Sample code grids (B, rows, columns) for one batch."""
-        feats = self.text_encoder(prompts).to(self.device)
-        it = self.gpt.generate_iter(feats.features, feats.mask, columns * self.gpt.config.rows, seeds=seeds,
-                                    top_k=settings["top_k"], top_p=settings["top_p"],
-                                    temperature=settings["temperature"], cfg_scale=settings["cfg_scale"],
-                                    compile=self.compile)
-        toks = []
-        for tok in it:
-            toks.append(tok)
-            if on_token is not None:
-                on_token(tok.shape[0])
-        return self.vqgan.sequence_to_codes(torch.stack(toks, dim=1))
+                     on_token: Callable[[int], None] | None = None, *, prefix: torch.Tensor | None = None,
+                     force: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Sample code grids (B, rows, P + columns) for one batch: ``columns`` new ones after ``prefix``.
+
+        Grids longer than the GPT's window are sampled window by window (:func:`~vividsound.editing.iter_columns`,
+        which also explains ``prefix`` and ``force``); ``settings["negative_prompt"]`` steers guidance."""
+        return sample_grid(self, prompts, seeds, columns, settings, prefix=prefix, force=force, on_token=on_token)
 
     @torch.no_grad()
     def decode(self, codes: torch.Tensor, num_samples: int | None = None,
@@ -359,8 +387,13 @@ class TextToSound:
         row than the GPT, so a large sampling batch on a GPU must not become one huge decoder batch.
         ``vocode=False`` skips the vocoder: the waveform is then an empty (B, 0) tensor."""
         mels, wavs = [], []
+        W, cols = self.gpt.config.max_columns, codes.shape[-1]
+        # A grid longer than the GPT's window (windowed sampling) is decoded with the decoder's group norms
+        # over a sliding window-long span (the lengths it was trained on), unless the model sets its own.
+        long = cols > W and not self.vqgan.config.decode_norm_columns
         for part in codes.split(DECODE_ROWS):
-            m = self.vqgan.decode_codes(part.to(self.device), self.edge_context)
+            with _decode_span(W / cols) if long else _nullcontext():
+                m = self.vqgan.decode_codes(part.to(self.device), self.edge_context)
             mels.append(m)
             wavs.append(self.vocoder(m).float() if vocode else torch.zeros(m.shape[0], 0))
         mel, wav = torch.cat(mels), torch.cat(wavs)
@@ -375,27 +408,40 @@ class TextToSound:
     def __call__(self, prompts: str | Sequence[str], *, duration: float | None = None, top_k: int | None = None,
                  top_p: float | None = None, temperature: float | None = None, cfg_scale: float | None = None,
                  seed: int | None = 0, num_samples: int = 1, batch_size: int = 8,
-                 progress: bool | Callable[[int, int], None] = False) -> AudioOutput:
+                 progress: bool | Callable[[int, int], None] = False, negative_prompt: str | None = None,
+                 candidates: int = 1, scorer: Any = None) -> AudioOutput:
         """Generate ``num_samples`` sounds for each prompt.
 
         Args:
             prompts: one prompt or a list.
-            duration: seconds of audio (default: the model's default); at most :attr:`max_duration`.
+            duration: seconds of audio (default: the model's default); up to :attr:`max_long_duration`:
+                past :attr:`max_duration` (the GPT's window) the clip is sampled window by window.
             top_k, top_p, temperature, cfg_scale: sampler settings (``None`` = the model's defaults).
             seed: row (prompt, j) uses ``seed + j``; ``None`` picks a random seed (recorded in the output).
             num_samples: variations per prompt.
             batch_size: rows sampled together (memory/speed trade-off; does not change the audio).
             progress: ``True`` for a progress bar, or a callback ``(tokens_done, tokens_total)``.
+            negative_prompt: guide away from this description: guidance contrasts the prompt with it
+                instead of with the null condition (see :meth:`resolve_settings` for the scale).
+            candidates: sample this many per sound and keep the one the scorer rates best (the CLAP
+                text-audio score; scores in ``extra``); the kept row's ``seed`` reproduces it.
+            scorer: a CLAP component folder or a :class:`~vividsound.scoring.ClapScorer` (default: the
+                model folder's ``clap/``); needed when ``candidates > 1``.
         """
         s = self.resolve_settings(duration=duration, top_k=top_k, top_p=top_p, temperature=temperature,
-                                  cfg_scale=cfg_scale, num_samples=num_samples, batch_size=batch_size)
+                                  cfg_scale=cfg_scale, num_samples=num_samples, batch_size=batch_size,
+                                  negative_prompt=negative_prompt)
         rows, seeds = self._items(prompts, num_samples, seed)
+        if candidates != 1:
+            return self.best_of(lambda r, sd: self._generate(r, sd, s, batch_size, progress, vocode=True),
+                                rows, seeds, candidates, scorer)
         return self._generate(rows, seeds, s, batch_size, progress, vocode=True)
 
     def generate_rows(self, prompts: Sequence[str], seeds: Sequence[int], *, duration: float | None = None,
                       top_k: int | None = None, top_p: float | None = None, temperature: float | None = None,
                       cfg_scale: float | None = None, batch_size: int = 8, vocode: bool = True,
-                      progress: bool | Callable[[int, int], None] = False) -> AudioOutput:
+                      progress: bool | Callable[[int, int], None] = False,
+                      negative_prompt: str | None = None) -> AudioOutput:
         """Generate one sound per row: ``prompts[i]`` sampled with its own ``seeds[i]``.
 
         The lower-level form of :meth:`__call__` (which uses row seeds ``seed + j``) for callers that
@@ -413,7 +459,8 @@ class TextToSound:
         for sd in seeds:
             check_seed(sd)
         s = self.resolve_settings(duration=duration, top_k=top_k, top_p=top_p, temperature=temperature,
-                                  cfg_scale=cfg_scale, num_samples=1, batch_size=batch_size)
+                                  cfg_scale=cfg_scale, num_samples=1, batch_size=batch_size,
+                                  negative_prompt=negative_prompt)
         return self._generate(prompts, [int(x) for x in seeds], s, batch_size, progress, vocode=vocode)
 
     def _generate(self, rows: list[str], seeds: list[int], s: dict[str, Any], batch_size: int,
@@ -454,20 +501,22 @@ class TextToSound:
     @torch.no_grad()
     def stream(self, prompt: str, *, duration: float | None = None, top_k: int | None = None,
                top_p: float | None = None, temperature: float | None = None, cfg_scale: float | None = None,
-               seed: int = 0, chunk_columns: int = 4, lookahead: int = 2) -> Iterator["AudioChunk"]:
+               seed: int = 0, chunk_columns: int = 4, lookahead: int = 2,
+               negative_prompt: str | None = None) -> Iterator["AudioChunk"]:
         """Yield audio as time columns complete (column-major order makes a column a unit of time).
 
-        Every ``chunk_columns`` new columns, the columns sampled so far are decoded and vocoded, and the
-        audio up to ``lookahead`` columns before the newest one is emitted; the last chunk completes
-        the clip. Boundary treatment: the VQGAN decoder (group norm over the prefix or its sliding span,
-        bottleneck attention) and the vocoder see the whole prefix, so an emitted sample can differ
-        slightly from the non-streamed output, which also saw the columns after it; ``lookahead``
-        columns of right context keep that difference small (measured in the tests), and the codes are
-        exactly those of ``__call__`` with the same seed. ``chunk.final`` marks the last chunk, whose
-        ``output`` is the full result.
+        Every ``chunk_columns`` new columns, the columns sampled so far (at most the last GPT window of
+        them, for long sounds) are decoded and vocoded, and the audio up to ``lookahead`` columns before
+        the newest one is emitted; the last chunk completes the clip. Boundary treatment: the VQGAN decoder
+        (group norm over the decoded span, bottleneck attention) and the vocoder see only what is decoded,
+        so an emitted sample can differ slightly from the non-streamed output, which also saw the columns
+        after it; ``lookahead`` columns of right context keep that difference small (measured in the
+        tests), and the codes are exactly those of ``__call__`` with the same seed. ``chunk.final`` marks
+        the last chunk, whose ``output`` is the full result. Long sounds (past :attr:`max_duration`)
+        stream window after window, with memory and time per chunk bounded by one window.
         """
         s = self.resolve_settings(duration=duration, top_k=top_k, top_p=top_p, temperature=temperature,
-                                  cfg_scale=cfg_scale, num_samples=1, batch_size=1)
+                                  cfg_scale=cfg_scale, num_samples=1, batch_size=1, negative_prompt=negative_prompt)
         _check_number("chunk_columns", chunk_columns, low=1, high=10_000, integer=True, allowed=">= 1")
         _check_number("lookahead", lookahead, low=0, high=10_000, integer=True, allowed=">= 0")
         rows, seeds = self._items(prompt, 1, seed)
@@ -476,28 +525,28 @@ class TextToSound:
         columns = self.columns_for(s["duration"])
         n_samples = round(s["duration"] * self.mel_config.sample_rate)
         spc = self.vqgan.frames_per_column * self.mel_config.hop_length  # samples per column
-        R = self.gpt.config.rows
-        feats = self.text_encoder(rows).to(self.device)
-        it = self.gpt.generate_iter(feats.features, feats.mask, columns * R, seeds=seeds, top_k=s["top_k"],
-                                    top_p=s["top_p"], temperature=s["temperature"], cfg_scale=s["cfg_scale"],
-                                    compile=self.compile)
-        toks: list[torch.Tensor] = []
+        W = self.gpt.config.max_columns
+        cols: list[torch.Tensor] = []
         emitted = 0
         last_decoded = 0
-        for tok in it:
-            toks.append(tok)
-            done_cols = len(toks) // R
-            if len(toks) % R or done_cols == columns or done_cols - last_decoded < chunk_columns:
+        from vividsound.editing import iter_columns
+
+        for col in iter_columns(self, rows, seeds, columns, s):
+            cols.append(col)
+            done_cols = len(cols)
+            if done_cols == columns or done_cols - last_decoded < chunk_columns:
                 continue
             last_decoded = done_cols
-            codes = self.vqgan.sequence_to_codes(torch.stack(toks, dim=1))
-            _, wav = self.decode(codes)
+            first = max(0, done_cols - W)  # decode at most one window, ending at the newest column
+            if first * spc > emitted:  # never skip audio (only when chunk_columns exceeds a window)
+                first = emitted // spc
+            _, wav = self.decode(torch.stack(cols[first:], dim=2))
             upto = min(max(0, done_cols - lookahead) * spc, n_samples)
             if upto > emitted:
-                yield AudioChunk(wav[0, emitted:upto].cpu(), self.mel_config.sample_rate, emitted, done_cols,
-                                 columns, False, None)
+                yield AudioChunk(wav[0, emitted - first * spc : upto - first * spc].cpu(), self.mel_config.sample_rate,
+                                 emitted, done_cols, columns, False, None)
                 emitted = upto
-        codes = self.vqgan.sequence_to_codes(torch.stack(toks, dim=1))
+        codes = torch.stack(cols, dim=2)
         mel, wav = self.decode(codes, n_samples)
         settings = {**s, "model": self.name, "vocoder": type(self.vocoder).__name__, "vividsound": __version__,
                     **({"quantize": self.quantize} if self.quantize else {})}
@@ -527,6 +576,7 @@ class TextToSound:
                       "decode_norm_columns": self.vqgan.config.decode_norm_columns},
             "mel": self.mel_config.to_dict(),
             "max_duration": round(self.max_duration, 3),
+            "max_long_duration": round(self.max_long_duration, 3),
             "edge_context": self.edge_context,
             "max_prompt_chars": MAX_PROMPT_CHARS,
             "max_samples_per_call": MAX_SAMPLES_PER_CALL,

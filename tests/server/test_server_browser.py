@@ -114,3 +114,59 @@ def test_page_with_api_key(browser, live_server, tmp_path):
         assert page.evaluate("() => localStorage.getItem('vividsound.apiKey')") == key
         page.close()
     assert not errors, errors
+
+
+def test_page_edits_an_uploaded_clip(browser, live_server, tmp_path):
+    """Upload a clip, drag a span on its spectrogram and fill it in, A/B the result; click a point and continue."""
+    import numpy as np
+    import soundfile as sf
+
+    shots = Path(os.environ.get("VIVIDSOUND_SCREENSHOT_DIR", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    t = np.arange(16000) / 16000
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, np.stack([0.3 * np.sin(2 * np.pi * 330 * t), 0.2 * np.sin(2 * np.pi * 550 * t)], 1), 16000)
+    with live_server() as srv:
+        page = browser.new_page(viewport={"width": 1100, "height": 1400})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(srv.url + "/")
+        page.wait_for_selector("#status.ok")
+        page.set_input_files("#edit-file", str(clip))
+        page.wait_for_function("() => !document.querySelector('#edit-work').hidden && "
+                               "document.querySelector('#edit-spec').naturalWidth > 0", timeout=30_000)
+        box = page.locator("#edit-spec-wrap").bounding_box()
+        y = box["y"] + box["height"] / 2
+        page.mouse.move(box["x"] + 0.3 * box["width"], y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.6 * box["width"], y, steps=6)
+        page.mouse.up()
+        assert page.input_value("#edit-op") == "inpaint"
+        start, end = float(page.input_value("#edit-start")), float(page.input_value("#edit-end"))
+        assert abs(start - 0.3) < 0.02 and abs(end - 0.6) < 0.02
+        assert page.is_visible("#edit-sel")
+        page.fill("#edit-prompt", "a cat meows")
+        page.click("#edit-run")
+        page.wait_for_selector("#edit-result:not([hidden])", timeout=60_000)
+        page.wait_for_function("() => ['#edit-a', '#edit-b'].every(s => { const a = document.querySelector(s); "
+                               "return a.readyState >= 1 && a.duration > 0; })", timeout=30_000)
+        a_dur, b_dur = page.eval_on_selector_all("#edit-a, #edit-b", "els => els.map(a => a.duration)")
+        assert abs(a_dur - 1.0) < 0.01 and abs(b_dur - a_dur) < 0.01  # a filled span keeps the length
+        assert "filled" in page.inner_text("#edit-result-what")
+        page.click("#ab-toggle")
+        assert page.get_attribute("#ab-toggle", "data-ab") == "B"
+        page.click("#ab-toggle")
+        assert page.get_attribute("#ab-toggle", "data-ab") == "A"
+        page.screenshot(path=str(shots / "page-edit.png"), full_page=True)
+        # a click (no drag) picks a point to continue from
+        page.locator("#edit-spec-wrap").scroll_into_view_if_needed()
+        box = page.locator("#edit-spec-wrap").bounding_box()  # clicks above scrolled the page
+        page.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + box["height"] / 2)
+        assert page.input_value("#edit-op") == "continue" and abs(float(page.input_value("#edit-start")) - 0.5) < 0.02
+        page.fill("#edit-duration", "1.5")
+        page.click("#edit-run")
+        page.wait_for_function("() => document.querySelector('#edit-result-what').textContent.startsWith('continued')",
+                               timeout=60_000)
+        page.wait_for_function("() => { const b = document.querySelector('#edit-b'); "
+                               "return b.readyState >= 1 && Math.abs(b.duration - 1.5) < 0.01; }", timeout=30_000)
+        assert page.is_hidden("#edit-error") and errors == []

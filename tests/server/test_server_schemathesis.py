@@ -13,6 +13,7 @@ import pytest
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed (pip install schemathesis)")
 from hypothesis import HealthCheck, given, settings  # noqa: E402  (installed with schemathesis)
 from schemathesis import GenerationMode  # noqa: E402
+from schemathesis.checks import positive_data_acceptance  # noqa: E402
 
 MAX_EXAMPLES = 40
 
@@ -27,7 +28,10 @@ def test_no_server_errors_and_spec_conformance(make_app, mode):
     @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     def run(case):
-        response = case.call_and_validate(timeout=120)
+        # An upload's bytes and an edit's span (checked against the stored clip) have meaning no schema states:
+        # a schema-valid upload of random bytes or a span past the clip's end is rightly refused with 422.
+        refusable = case.operation.path in ("/v1/clips", "/v1/edit")
+        response = case.call_and_validate(timeout=120, excluded_checks=[positive_data_acceptance] if refusable else None)
         assert response.status_code < 500, (case.method, case.path, case.body, response.text)
         key = f"{case.method} {case.operation.path} {response.status_code}"
         seen[key] = seen.get(key, 0) + 1

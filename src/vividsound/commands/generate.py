@@ -23,7 +23,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "folder or a path ending in / (or any path under torchrun): one file per clip, resumable")
     p.add_argument("--prompts-file", metavar="F", help="a text file with one prompt per line (added to PROMPT)")
     p.add_argument("--model", metavar="DIR", help="pipeline folder (default: the bundled model)")
-    p.add_argument("--duration", type=float, metavar="S", help="seconds of audio (default: the model's)")
+    p.add_argument("--duration", type=float, metavar="S",
+                   help="seconds of audio (default: the model's); past the model's window (10 s for the bundled "
+                        "model) up to 120 s, sampled window by window")
+    p.add_argument("--negative-prompt", metavar="TEXT",
+                   help="guide away from this description (guidance against it; cfg scale 3 unless --cfg-scale > 1)")
+    p.add_argument("--candidates", type=int, default=1, metavar="N",
+                   help="sample N per sound and keep the best by the CLAP score (needs --scorer or MODEL/clap)")
+    p.add_argument("--scorer", metavar="DIR", help="CLAP component folder that scores --candidates")
     p.add_argument("--top-k", type=int, metavar="K", help="sample among the K most likely codes")
     p.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling mass, 0 < P <= 1")
     p.add_argument("--temperature", type=float, metavar="T", help="sampling temperature > 0")
@@ -121,6 +128,13 @@ def _plot_path(args: argparse.Namespace) -> Path | None:
     return plot
 
 
+def check_candidates(n: int) -> None:
+    from vividsound.editing import MAX_CANDIDATES
+
+    if not 1 <= n <= MAX_CANDIDATES:
+        raise InputError(f"--candidates is {n}; allowed: 1..{MAX_CANDIDATES}")
+
+
 def run(args: argparse.Namespace) -> int:
     from vividsound.audio import save_audio_files
     from vividsound.devices import check_device, set_threads
@@ -137,9 +151,12 @@ def run(args: argparse.Namespace) -> int:
     out = _output_path(args)
     plot = _plot_path(args)
     limits = model_limits(args.model)
-    resolve_settings(SamplingDefaults(**limits["defaults"]), limits["vocab_size"], limits["max_duration"],
-                     duration=args.duration, top_k=args.top_k, top_p=args.top_p, temperature=args.temperature,
-                     cfg_scale=args.cfg_scale, num_samples=args.num_samples, batch_size=args.batch_size)
+    from vividsound.editing import MAX_LONG_DURATION
+
+    resolve_settings(SamplingDefaults(**limits["defaults"]), limits["vocab_size"],
+                     max(limits["max_duration"], MAX_LONG_DURATION), duration=args.duration, top_k=args.top_k,
+                     top_p=args.top_p, temperature=args.temperature, cfg_scale=args.cfg_scale,
+                     num_samples=args.num_samples, batch_size=args.batch_size, negative_prompt=args.negative_prompt)
     check_seed(args.seed, args.num_samples)
     for p in paths_for(out, len(prompts) * args.num_samples):
         if p.is_dir():
@@ -154,9 +171,13 @@ def run(args: argparse.Namespace) -> int:
     tts = TextToSound.from_pretrained(args.model, device=device, vocoder=args.vocoder,
                                       quantize="int8" if args.int8 else None, compile=graphs)
     t0 = time.perf_counter()
+    if args.candidates != 1:
+        check_candidates(args.candidates)
+        tts.scorer(args.scorer)  # a missing scorer is an error before any sampling
     result = tts(prompts, duration=args.duration, top_k=args.top_k, top_p=args.top_p, temperature=args.temperature,
                  cfg_scale=args.cfg_scale, seed=args.seed, num_samples=args.num_samples,
-                 batch_size=args.batch_size, progress=not args.quiet and sys.stderr.isatty())
+                 batch_size=args.batch_size, progress=not args.quiet and sys.stderr.isatty(),
+                 negative_prompt=args.negative_prompt, candidates=args.candidates, scorer=args.scorer)
     elapsed = time.perf_counter() - t0
     extra = []
     if plot is not None:
@@ -170,8 +191,12 @@ def run(args: argparse.Namespace) -> int:
                              result.sample_rate, extra)
     paths = [p for p in paths if p != plot]
     audio_s = result.waveform.shape[0] * result.waveform.shape[1] / result.sample_rate
-    for p in paths:
+    for i, p in enumerate(paths):
         print(p)
+        if result.extra is not None and "candidate_scores" in result.extra[i]:
+            e = result.extra[i]
+            print(f"{p.name}: best of {e['candidates']} by {e['scorer']}: score {e['score']:.4f} "
+                  f"(all: {', '.join(f'{x:.4f}' for x in e['candidate_scores'])})", file=sys.stderr)
     print(f"{len(paths)} sound(s), {audio_s:.1f} s of audio in {elapsed:.2f} s "
           f"({audio_s / max(elapsed, 1e-9):.2f}x real time)", file=sys.stderr)
     return 0

@@ -196,6 +196,16 @@ class ConditionalGPT(nn.Module):
         x = self.ln_f(x[:, c.cond_len - 1 :])  # (B, T, E)
         return self.head(x)
 
+    @torch.no_grad()
+    def token_log_likelihood(self, tokens: torch.Tensor, cond: torch.Tensor, cond_mask: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced log-probabilities (B, T) of ``tokens`` (B, T) under the conditional model.
+
+        Entry t is ``log p(tokens[:, t] | prefix, tokens[:, :t])`` (no guidance, no filtering): the plain
+        model's likelihood, which inpainting uses to rank candidates by how well the fixed codes after a
+        span follow them."""
+        logp = self.forward(tokens, cond, cond_mask).float().log_softmax(-1)  # (B, T, V)
+        return logp.gather(-1, tokens.to(logp.device)[..., None].long())[..., 0]
+
     # ---------------------------------------------------------------------------------------------
     @staticmethod
     def filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None,
@@ -239,6 +249,8 @@ class ConditionalGPT(nn.Module):
                       seeds: Sequence[int], top_k: int | None = None, top_p: float | None = None,
                       temperature: float = 1.0, cfg_scale: float = 1.0,
                       prompt_tokens: torch.Tensor | None = None, compile: bool = False,
+                      uncond: tuple[torch.Tensor, torch.Tensor] | None = None,
+                      force_tokens: torch.Tensor | None = None, force_mask: torch.Tensor | None = None,
                       _replay_eagerly: bool = False) -> Iterator[torch.Tensor]:
         """Yield sampled tokens (B,) one position at a time, using a static KV cache.
 
@@ -249,6 +261,13 @@ class ConditionalGPT(nn.Module):
             cfg_scale: classifier-free guidance, logits = uncond + cfg_scale * (cond - uncond);
                 1.0 disables it (no unconditional pass is run).
             prompt_tokens: (B, P) known leading tokens (audio continuation); they are not yielded.
+            uncond: features (B, L', D) and mask (B, L') that guidance contrasts against instead of the
+                null condition (negative prompts: logits = neg + cfg_scale * (cond - neg)); a row whose
+                mask is all False still uses the null condition. Only read when ``cfg_scale != 1``.
+            force_tokens, force_mask: (B, n_tokens) tokens and where to take them instead of sampling
+                (variations keep a share of a clip's codes); the model still reads the forced tokens as
+                context, and the noise of a forced position is drawn but not used, so the other
+                positions' noise does not depend on the mask. Runs the eager loop (no CUDA graphs).
             compile: on a CUDA device, capture the whole per-token step (model, guidance, filtering,
                 Gumbel-max pick, position update) in one CUDA graph and replay it for every token; the
                 graph and its buffers are kept for the next call with the same shapes and settings, so
@@ -268,15 +287,25 @@ class ConditionalGPT(nn.Module):
         device = self.head.weight.device
         noise = self.gumbel_noise(seeds, n_tokens, c.vocab_size, device)
         guided = cfg_scale != 1.0
+        forced = force_tokens is not None
+        if forced:
+            if force_mask is None or force_tokens.shape != (B, n_tokens) or force_mask.shape != (B, n_tokens):
+                raise ValueError(f"force_tokens and force_mask must both be ({B}, {n_tokens})")
+            force_tokens, force_mask = force_tokens.to(device).long(), force_mask.to(device).bool()
         pre, pmask = self.prefix(cond.to(device), cond_mask.to(device))
         if guided:
-            npre, nmask = self.prefix(torch.zeros_like(cond).to(device),
-                                      torch.zeros(cond_mask.shape, dtype=torch.bool, device=device))
+            if uncond is None:
+                ucond, umask = torch.zeros_like(cond), torch.zeros(cond_mask.shape, dtype=torch.bool)
+            else:
+                ucond, umask = uncond
+                if ucond.shape[0] != B:
+                    raise ValueError(f"uncond has {ucond.shape[0]} rows, cond has {B}")
+            npre, nmask = self.prefix(ucond.to(device), umask.to(device))
             pre, pmask = torch.cat([pre, npre]), torch.cat([pmask, nmask])
         R = pre.shape[0]
         total = c.cond_len + P + n_tokens
         static = None
-        if compile and device.type == "cuda" or _replay_eagerly:
+        if (compile and device.type == "cuda" or _replay_eagerly) and not forced:
             static = self._static_decoder(B, R, total, n_tokens, pre.dtype, device, guided, cfg_scale, top_k,
                                           top_p, temperature, capture=not _replay_eagerly)
             cache = static.cache
@@ -309,6 +338,8 @@ class ConditionalGPT(nn.Module):
                 lc, lu = logits[:B], logits[B:]
                 logits = lu + cfg_scale * (lc - lu)
             tok = self._pick(logits, noise[:, t], top_k, top_p, temperature)  # (B,)
+            if forced:
+                tok = torch.where(force_mask[:, t], force_tokens[:, t], tok)
             yield tok
             tok_in = torch.cat([tok, tok]) if guided else tok
 

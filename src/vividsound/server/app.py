@@ -135,7 +135,10 @@ def create_app(tts: Any, config: ServerConfig | None = None) -> FastAPI:
     app.state.tts, app.state.batcher, app.state.store, app.state.limits = tts, batcher, store, limits
     app.state.config = config
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes, body_timeout=config.body_timeout_s)
+    from vividsound.server.edit import MAX_UPLOAD_BYTES, UPLOAD_PATH, add_edit_routes
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes, body_timeout=config.body_timeout_s,
+                       path_limits={UPLOAD_PATH: max(MAX_UPLOAD_BYTES, config.max_body_bytes)})
     one_line_errors(app)
 
     auth = _auth_dependency(config.api_key)
@@ -185,7 +188,8 @@ def create_app(tts: Any, config: ServerConfig | None = None) -> FastAPI:
             prompts = check_prompts(req.prompt_list(), limits.max_prompt_chars)
             settings = tts.resolve_settings(duration=req.duration, top_k=req.top_k, top_p=req.top_p,  # type: ignore[attr-defined]
                                             temperature=req.temperature, cfg_scale=req.cfg_scale,  # type: ignore[attr-defined]
-                                            num_samples=req.num_samples, batch_size=1)  # type: ignore[attr-defined]
+                                            num_samples=req.num_samples, batch_size=1,  # type: ignore[attr-defined]
+                                            negative_prompt=req.negative_prompt)  # type: ignore[attr-defined]
         except InputError as e:
             raise _error(422, str(e)) from None
         n = len(prompts) * req.num_samples  # type: ignore[attr-defined]
@@ -290,4 +294,6 @@ def create_app(tts: Any, config: ServerConfig | None = None) -> FastAPI:
             raise _error(404, f"no spectrogram for result {s.id}") from None
         return FileResponse(png, media_type="image/png")
 
+    add_edit_routes(app, tts=tts, store=store, batcher=batcher, limits=limits, deps=deps, lookup=_lookup,
+                    wait=_wait, errors=lambda *c: _errors(*auth_errors, *c))
     return app

@@ -59,7 +59,24 @@ class Job:
     def key(self) -> tuple:
         """Jobs with equal keys can share a model call."""
         s = self.settings
-        return (self.columns, self.n_samples, s["top_k"], s["top_p"], s["temperature"], s["cfg_scale"])
+        return (self.columns, self.n_samples, s["top_k"], s["top_p"], s["temperature"], s["cfg_scale"],
+                s.get("negative_prompt"))
+
+
+@dataclass
+class CallJob:
+    """Work that is not a plain generation (an edit): ``fn(progress)`` runs alone in the worker thread.
+
+    ``progress(done, total)`` reports tokens for ``/v1/health``; the future gets ``fn``'s return value."""
+
+    fn: Callable[[Callable[[int, int], None]], Any]
+    rows: list[Any] = field(default_factory=lambda: [None])  # counts as one sound for queue estimates
+    future: Future = field(default_factory=Future)
+    enqueued: float = field(default_factory=time.monotonic)
+
+    @property
+    def key(self) -> tuple:
+        return (id(self),)  # never joined with another job
 
 
 @dataclass
@@ -185,8 +202,26 @@ class MicroBatcher:
                 return
             # A job whose client gave up (timeout) was cancelled: skip it.
             batch = [j for j in batch if j.future.set_running_or_notify_cancel()]
-            if batch:
+            if batch and isinstance(batch[0], CallJob):
+                self._call(batch[0])
+            elif batch:
                 self._generate(batch)
+
+    def _call(self, job: CallJob) -> None:
+        self.busy, self.tokens_done, self.tokens_total = True, 0, 0
+
+        def progress(done: int, total: int) -> None:
+            self.tokens_done, self.tokens_total = done, total
+
+        try:
+            result = job.fn(progress)
+        except Exception as e:  # noqa: BLE001 - handed to the waiting request, which reports it
+            log.info("an edit job failed: %s", e)
+            job.future.set_exception(e)
+            return
+        finally:
+            self.busy = False
+        job.future.set_result(result)
 
     def _generate(self, batch: list[Job]) -> None:
         first = batch[0]

@@ -33,7 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="wait this long to collect requests into one batch (default %(default)s)")
     p.add_argument("--timeout", type=float, default=d["timeout_s"].default, metavar="S",
                    help="seconds a request may take, queueing included; then 408 (default %(default)s)")
-    p.add_argument("--max-duration", type=float, metavar="S", help="longest sound in seconds (default: the model's)")
+    p.add_argument("--max-duration", type=float, metavar="S", help="longest sound in seconds (default: the model's window, 10 s for the bundled model; "
+                        "up to 120 s, sampled window by window)")
     p.add_argument("--max-prompt-chars", type=int, metavar="N", help="longest prompt (default: the pipeline's, 1000)")
     p.add_argument("--max-prompts", type=int, default=d["max_prompts"].default, metavar="N",
                    help="prompts per request (default %(default)s)")

@@ -40,7 +40,7 @@ class ServerConfig:
     max_batch_rows: int = 8  # sounds generated in one model call (micro-batch size)
     batch_window_ms: float = 5.0  # how long the worker waits for compatible requests to batch
     timeout_s: float = 120.0  # longest a request may wait + run; then 408
-    max_duration: float | None = None  # seconds; None = the model's own limit
+    max_duration: float | None = None  # seconds; None = the model's window (~10 s); up to its long limit (120 s)
     max_prompt_chars: int | None = None  # None = the pipeline's limit
     max_prompts: int = 4  # prompts in one request
     max_samples: int = 4  # variations per prompt (num_samples); a request makes up to prompts x samples
@@ -166,7 +166,9 @@ def resolve_limits(config: ServerConfig, model_info: dict[str, Any]) -> Limits:
     """Combine the model's limits (``TextToSound.info()``) with the server's settings."""
     # Round down to milliseconds so the advertised limit never exceeds the model's.
     model_dur = math.floor(float(model_info["max_duration"]) * 1000 + 1e-6) / 1000
-    duration = model_dur if config.max_duration is None else min(model_dur, config.max_duration)
+    # Past the GPT's window a clip is sampled window by window: allowed when the server asks for it.
+    long_dur = math.floor(float(model_info.get("max_long_duration", model_dur)) * 1000 + 1e-6) / 1000
+    duration = model_dur if config.max_duration is None else min(long_dur, config.max_duration)
     chars = int(model_info["max_prompt_chars"])
     if config.max_prompt_chars is not None:
         chars = min(chars, config.max_prompt_chars)

@@ -23,13 +23,17 @@ PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 
 class BodyLimitMiddleware:
     """Answer 413 to bodies over ``max_bytes`` (by Content-Length up front, else while reading) and 408
-    to bodies that have not fully arrived ``body_timeout`` seconds after the request started."""
+    to bodies that have not fully arrived ``body_timeout`` seconds after the request started.
 
-    def __init__(self, app: ASGIApp, max_bytes: int, body_timeout: float = 30.0) -> None:
-        self.app, self.max_bytes, self.body_timeout = app, max_bytes, body_timeout
+    ``path_limits`` gives single paths another limit (the audio upload of the editing API)."""
 
-    async def _reject(self, send: Send) -> None:
-        body = json.dumps({"error": f"request body too large; the limit is {self.max_bytes} bytes"}).encode()
+    def __init__(self, app: ASGIApp, max_bytes: int, body_timeout: float = 30.0,
+                 path_limits: dict[str, int] | None = None) -> None:
+        self.app, self.default_bytes, self.path_limits = app, max_bytes, dict(path_limits or {})
+        self.max_bytes, self.body_timeout = max_bytes, body_timeout
+
+    async def _reject(self, send: Send, limit: int) -> None:
+        body = json.dumps({"error": f"request body too large; the limit is {limit} bytes"}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
@@ -39,14 +43,15 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope.get("path", ""), self.default_bytes)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    too_big = int(value) > limit
                 except ValueError:
                     too_big = False  # the server rejects a malformed Content-Length itself
                 if too_big:
-                    await self._reject(send)
+                    await self._reject(send, limit)
                     return
         seen = 0
         body_done = False
@@ -66,8 +71,8 @@ class BodyLimitMiddleware:
                 body_done = True
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:  # FastAPI re-raises HTTPException from body reading as is
-                    raise StarletteHTTPException(413, f"request body too large; the limit is {self.max_bytes} bytes",
+                if seen > limit:  # FastAPI re-raises HTTPException from body reading as is
+                    raise StarletteHTTPException(413, f"request body too large; the limit is {limit} bytes",
                                                  {"Connection": "close"})
             return message
 

@@ -56,7 +56,10 @@ def make_request_model(limits: Limits) -> type[GenerateRequestBase]:
         model_config = ConfigDict(extra="forbid", strict=True,
                                   json_schema_extra={"examples": [{"prompt": EXAMPLE_PROMPT, "duration": 1.0,
                                                                    "seed": 7}],
-                                                     "oneOf": [{"required": ["prompt"]}, {"required": ["prompts"]}]})
+                                                     "oneOf": [{"required": ["prompt"]}, {"required": ["prompts"]}],
+                                                     # a negative prompt needs guidance: cfg_scale unset or > 1
+                                                     "dependentSchemas": {"negative_prompt": {"properties": {
+                                                         "cfg_scale": {"exclusiveMinimum": 1}}}}})
 
         # prompt/prompts may be absent but not null: the spec's oneOf below says exactly one is present.
         prompt: str = Field(None, min_length=1, max_length=chars, pattern=r"\S",
@@ -80,6 +83,9 @@ def make_request_model(limits: Limits) -> type[GenerateRequestBase]:
                                                 "Unset: a random seed, returned with the result.")
         num_samples: whole_int(1, limits.max_samples) = Field(1,  # type: ignore[valid-type]
                                  description=f"Variations per prompt, 1..{limits.max_samples}.")
+        negative_prompt: Optional[str] = Field(None, min_length=1, max_length=chars, pattern=r"\S",
+                                               description="Guide away from this description (guidance against "
+                                                           "it; cfg_scale 3 unless cfg_scale > 1 is given).")
 
         @model_validator(mode="after")
         def _one_prompt_field(self) -> "GenerateRequest":
@@ -112,6 +118,7 @@ class Settings(BaseModel):
     top_p: Optional[float]
     temperature: float
     cfg_scale: float
+    negative_prompt: Optional[str] = None
     model: str
     vocoder: str
     vividsound: str

@@ -7,7 +7,7 @@ const APIKEY_KEY = "vividsound.apiKey";
 const HISTORY_MAX = 50;
 
 const $ = (id) => document.getElementById(id);
-const state = { authRequired: false, limits: null, busy: false };
+const state = { authRequired: false, limits: null, busy: false, source: null, editBusy: false };
 
 // ------------------------------------------------------------------------------------------ API
 function headers(extra = {}) {
@@ -108,6 +108,8 @@ function requestBody() {
   if (k) body.top_k = Number(k);
   const seed = $("seed").value.trim();
   if (seed) body.seed = Number(seed);
+  const neg = $("negative_prompt").value.trim();
+  if (neg) body.negative_prompt = neg;
   return body;
 }
 
@@ -210,6 +212,8 @@ async function renderResult(entry, r) {
     node.classList.add("gone");
     node.querySelector(".meta").textContent += " · no longer on the server";
   }
+  node.querySelector(".edit-this").addEventListener("click", () =>
+    setSource({ id: r.id, url: r.url, spectrogram_url: r.spectrogram_url, duration: r.duration, prompt: entry.prompt }));
   img.addEventListener("error", () => img.remove());
   audio.addEventListener("error", () => {
     node.classList.add("gone");
@@ -293,6 +297,201 @@ function reuseSettings(entry) {
   $("prompt").focus();
 }
 
+// ------------------------------------------------------------------------------------------ edit
+// A source clip (an upload or a result) is shown as a spectrogram: dragging selects a span to fill in,
+// a click picks a point to continue from. Results are A/B-compared against the source.
+async function setSource(item) {
+  state.source = item;
+  $("edit-empty").hidden = true;
+  $("edit-work").hidden = false;
+  $("edit-result").hidden = true;
+  $("edit-sel").hidden = true;
+  $("edit-point").hidden = true;
+  const d = Number(item.duration);
+  $("edit-start").max = String(d);
+  $("edit-end").max = String(d);
+  $("edit-start").value = (d * 0.4).toFixed(2);
+  $("edit-end").value = (d * 0.6).toFixed(2);
+  $("edit-duration").value = String(Math.round(Math.max(d + 2, Math.min(10, 2 * d)) * 10) / 10);
+  if (item.prompt && !$("edit-prompt").value) $("edit-prompt").value = item.prompt;
+  showEditError("");
+  try {
+    const [aurl, iurl] = await Promise.all([mediaUrl(item.url), mediaUrl(item.spectrogram_url)]);
+    $("edit-orig").src = aurl;
+    $("edit-spec").src = iurl;
+  } catch (e) {
+    showEditError("This clip is no longer on the server.");
+  }
+  drawSelection();
+  $("edit-panel").scrollIntoView({ block: "nearest" });
+}
+
+function showEditError(msg) {
+  $("edit-error").textContent = msg || "";
+  $("edit-error").hidden = !msg;
+}
+
+function drawSelection() {
+  if (!state.source) return;
+  const d = Number(state.source.duration);
+  const op = $("edit-op").value;
+  const s = Math.max(0, Math.min(d, Number($("edit-start").value)));
+  const e = Math.max(0, Math.min(d, Number($("edit-end").value)));
+  const sel = $("edit-sel"), pt = $("edit-point");
+  sel.hidden = op !== "inpaint" || !(e > s);
+  pt.hidden = op !== "continue";
+  sel.style.left = (100 * s / d) + "%";
+  sel.style.width = (100 * (e - s) / d) + "%";
+  pt.style.left = (100 * s / d) + "%";
+  $("edit-end").disabled = op !== "inpaint";
+  $("edit-duration").disabled = op !== "continue";
+  $("edit-strength").disabled = op !== "vary";
+  $("edit-strength-out").textContent = Number($("edit-strength").value).toFixed(2);
+}
+
+function initSelection() {
+  const wrap = $("edit-spec-wrap");
+  let x0 = null;
+  const timeAt = (ev) => {
+    const r = wrap.getBoundingClientRect();
+    const f = Math.max(0, Math.min(1, (ev.clientX - r.left) / r.width));
+    return f * Number(state.source ? state.source.duration : 0);
+  };
+  wrap.addEventListener("pointerdown", (ev) => {
+    if (!state.source) return;
+    x0 = ev.clientX;
+    wrap.setPointerCapture(ev.pointerId);
+    $("edit-start").value = timeAt(ev).toFixed(2);
+  });
+  wrap.addEventListener("pointermove", (ev) => {
+    if (x0 === null || Math.abs(ev.clientX - x0) < 4) return;
+    const a = timeAt({ clientX: Math.min(x0, ev.clientX) }), b = timeAt({ clientX: Math.max(x0, ev.clientX) });
+    $("edit-op").value = "inpaint";
+    $("edit-start").value = a.toFixed(2);
+    $("edit-end").value = b.toFixed(2);
+    drawSelection();
+  });
+  wrap.addEventListener("pointerup", (ev) => {
+    if (x0 === null) return;
+    if (Math.abs(ev.clientX - x0) < 4) {  // a click: a point to continue from
+      $("edit-op").value = "continue";
+      $("edit-start").value = timeAt(ev).toFixed(2);
+    }
+    x0 = null;
+    drawSelection();
+  });
+}
+
+async function uploadClip() {
+  const file = $("edit-file").files[0];
+  if (!file) return;
+  showEditError("");
+  $("edit-progress").textContent = "uploading…";
+  try {
+    const res = await api("/v1/clips", { method: "POST", headers: { "Content-Type": "application/octet-stream" }, body: file });
+    if (!res.ok) { showEditError(await errorText(res)); return; }
+    const item = await res.json();
+    await setSource({ ...item, prompt: "" });
+  } catch (e) {
+    showEditError("Upload failed: " + e.message);
+  } finally {
+    $("edit-progress").textContent = "";
+  }
+}
+
+function editBody() {
+  const op = $("edit-op").value;
+  const body = { op, source: state.source.id, format: $("format").value };
+  const prompt = $("edit-prompt").value.trim();
+  const neg = $("edit-negative").value.trim();
+  if (prompt) body.prompt = prompt;
+  if (neg) body.negative_prompt = neg;
+  const seed = $("seed").value.trim();
+  if (seed) body.seed = Number(seed);
+  if (op === "inpaint") { body.start = Number($("edit-start").value); body.end = Number($("edit-end").value); }
+  if (op === "continue") {
+    body.duration = Number($("edit-duration").value);
+    const s = Number($("edit-start").value);
+    if (s > 0 && s < Number(state.source.duration)) body.start = s;
+  }
+  if (op === "vary") body.strength = Number($("edit-strength").value);
+  return body;
+}
+
+async function runEdit() {
+  if (!state.source || state.editBusy) return;
+  const body = editBody();
+  if ((body.op === "inpaint" || body.op === "continue") && !body.prompt) {
+    showEditError("Describe what the new part should sound like.");
+    return;
+  }
+  showEditError("");
+  state.editBusy = true;
+  $("edit-run").disabled = true;
+  $("edit-progress").textContent = "working…";
+  const t0 = performance.now();
+  const timer = setInterval(async () => {
+    const h = await refreshStatus();
+    const secs = ((performance.now() - t0) / 1000).toFixed(1);
+    if (h && h.queue.busy && h.queue.tokens_total > 0)
+      $("edit-progress").textContent = `${Math.round((100 * h.queue.tokens_done) / h.queue.tokens_total)}% · ${secs} s`;
+  }, 400);
+  try {
+    const res = await api("/v1/edit", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    if (!res.ok) { showEditError(await errorText(res)); return; }
+    const data = await res.json();
+    const r = data.results[0];
+    const [aurl, burl, iurl] = await Promise.all([mediaUrl(state.source.url), mediaUrl(r.url), mediaUrl(r.spectrogram_url)]);
+    $("edit-a").src = aurl;
+    $("edit-b").src = burl;
+    $("edit-result-spec").src = iurl;
+    $("edit-download").href = burl;
+    $("edit-download").download = `vividsound-${body.op}-${r.seed}.${r.format}`;
+    const s = data.settings;
+    const what = body.op === "inpaint" ? `filled ${s.span_seconds[0].toFixed(2)}–${s.span_seconds[1].toFixed(2)} s`
+      : body.op === "continue" ? `continued after ${Number(s.given_seconds).toFixed(2)} s` : `varied at strength ${s.strength}`;
+    $("edit-result-what").textContent = what + (body.prompt ? ` · ${body.prompt}` : "");
+    $("edit-result-meta").textContent = `seed ${r.seed} · ${Number(r.duration).toFixed(2)} s`;
+    $("edit-result").hidden = false;
+    state.result = { ...r, prompt: body.prompt || "" };
+    setAB("A");
+  } catch (e) {
+    showEditError("Edit failed: " + e.message);
+  } finally {
+    clearInterval(timer);
+    state.editBusy = false;
+    $("edit-run").disabled = false;
+    $("edit-progress").textContent = "";
+  }
+}
+
+// A/B: one button swaps which of the two players sounds, at the same position in the clip.
+function setAB(which) {
+  const btn = $("ab-toggle");
+  btn.dataset.ab = which;
+  btn.textContent = which === "A" ? "Playing A: original · switch to B" : "Playing B: edited · switch to A";
+}
+
+function toggleAB() {
+  const now = $("ab-toggle").dataset.ab;
+  const from = now === "A" ? $("edit-a") : $("edit-b");
+  const to = now === "A" ? $("edit-b") : $("edit-a");
+  const playing = !from.paused;
+  if (Number.isFinite(to.duration)) to.currentTime = Math.min(from.currentTime || 0, to.duration);
+  from.pause();
+  if (playing) to.play().catch(() => {});
+  setAB(now === "A" ? "B" : "A");
+}
+
+function initEdit() {
+  $("edit-file").addEventListener("change", uploadClip);
+  $("edit-run").addEventListener("click", runEdit);
+  $("ab-toggle").addEventListener("click", toggleAB);
+  for (const id of ["edit-op", "edit-start", "edit-end", "edit-strength"]) $(id).addEventListener("input", drawSelection);
+  initSelection();
+  drawSelection();
+}
+
 // ------------------------------------------------------------------------------------------ start
 function init() {
   const saved = localStorage.getItem(APIKEY_KEY);
@@ -313,6 +512,7 @@ function init() {
   });
   $("clear-history").addEventListener("click", () => { saveHistory([]); renderHistory(); });
   syncOutputs();
+  initEdit();
   renderHistory();
   refreshStatus().then((h) => { if (h) loadModel(); });
 }
