@@ -119,7 +119,7 @@ def iter_columns(tts: "TextToSound", prompts: Sequence[str | None], seeds: Seque
                                top_p=settings["top_p"], temperature=settings["temperature"],
                                cfg_scale=settings["cfg_scale"], compile=tts.compile and force is None,
                                prompt_tokens=vq.codes_to_sequence(keep) if keep.shape[2] else None,
-                               uncond=uncond, **kw)
+                               **({"uncond": uncond} if uncond is not None else {}), **kw)
         col: list[torch.Tensor] = []
         cols: list[torch.Tensor] = []
         for tok in it:

@@ -154,3 +154,15 @@ def test_pipeline_with_a_column_gpt_streams_the_same_codes(tiny_tts, tmp_path):
     chunks = list(tts.stream("a dog barks", duration=0.5, seed=3, top_k=8, chunk_columns=3))
     assert torch.equal(chunks[-1].output.codes, out.codes)
     assert out.waveform.shape == (1, round(0.5 * 22050))
+
+
+def test_editing_options_are_refused_not_ignored():
+    from vividsound.errors import InputError
+
+    gpt = _gpt()
+    cond, mask = _cond(B=1)
+    with pytest.raises(InputError, match="column GPT"):
+        next(gpt.generate_iter(cond, mask, 5, seeds=[0], uncond=(cond, mask)))
+    with pytest.raises(InputError, match="column GPT"):
+        next(gpt.generate_iter(cond, mask, 5, seeds=[0], force_tokens=torch.zeros(1, 5, dtype=torch.long),
+                               force_mask=torch.ones(1, 5, dtype=torch.bool)))

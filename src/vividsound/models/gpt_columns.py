@@ -196,8 +196,13 @@ class ColumnGPT(nn.Module):
                       seeds: Sequence[int], top_k: int | None = None, top_p: float | None = None,
                       temperature: float = 1.0, cfg_scale: float = 1.0,
                       prompt_tokens: torch.Tensor | None = None, compile: bool = False,
+                      uncond: tuple[torch.Tensor, torch.Tensor] | None = None,
+                      force_tokens: torch.Tensor | None = None, force_mask: torch.Tensor | None = None,
                       _replay_eagerly: bool = False) -> Iterator[torch.Tensor]:
         """Yield sampled tokens (B,) one at a time in column-major order, one transformer step per column.
+
+        Negative prompts (``uncond``) and forced tokens (inpainting, variations) are not implemented for the
+        column GPT yet: asking for them is an :class:`~vividsound.errors.InputError`, never a silent ignore.
 
         Args:
             cond, cond_mask: text features (B, L, D) and mask (B, L); an all-False row is unconditional.
@@ -209,6 +214,11 @@ class ColumnGPT(nn.Module):
                 one CUDA graph, kept for the next call with the same shapes and settings; no effect elsewhere.
             _replay_eagerly: (tests) no effect: the eager loop already runs the graph's body.
         """
+        if uncond is not None or force_tokens is not None or force_mask is not None:
+            from vividsound.errors import InputError
+
+            raise InputError("this model's GPT is a column GPT: negative prompts, inpainting and variations are "
+                             "not available for it yet (use a flat-GPT model)")
         c = self.config
         B = cond.shape[0]
         if len(seeds) != B:
