@@ -200,6 +200,11 @@ class TextToSound:
         root = Path(path)
         meta = read_versioned_json(root, PIPELINE_NAME, "model")
         meta_path = root / PIPELINE_NAME
+        if "base" in meta:  # a fine-tuned model: adapters on a hash-checked base (vividsound.finetune)
+            from vividsound.finetune.adapters import load_finetuned
+
+            pipe = load_finetuned(cls, root, meta, vocoder=vocoder, compile=compile)
+            return quantize_pipeline(pipe.to(device), quantize)
         comps = meta.get("components", {})
         missing = [c for c in COMPONENTS if c not in comps]
         if missing:
