@@ -237,3 +237,24 @@ def test_cli_finetune_then_generate(clips_dir, tiny_model_dir, tmp_path, capsys)
     assert "already holds a model" in capsys.readouterr().err
     rc = main(["generate", "a steady beep", "-o", str(tmp_path / "b.wav"), "--model", str(out), "--duration", "0.3"])
     assert rc == 0 and (tmp_path / "b.wav").is_file()
+
+
+def test_text_adapter_is_trained_saved_and_merged(clips_dir, tiny_model_dir, tmp_path):
+    from vividsound.models.text import TextEncoder
+
+    pipe = TextToSound.from_pretrained(tiny_model_dir)
+    with pytest.raises(InputError, match="has no trained adapter"):
+        finetune(clips_dir, tmp_path / "x", base=tiny_model_dir, options={**FAST, "text_adapter": True}, progress=False)
+    cfg = pipe.text_encoder.config
+    torch.manual_seed(0)
+    pipe.text_encoder = TextEncoder(type(cfg)(**{**cfg.__dict__, "adapter": "mlp"}))
+    with torch.no_grad():
+        pipe.text_encoder.adapter[-1].weight.normal_(0, 0.1)  # a trained adapter is not zero
+    pipe.save_pretrained(tmp_path / "base")
+    finetune(clips_dir, tmp_path / "ft", base=tmp_path / "base", options={**FAST, "text_adapter": True},
+             progress=False)
+    tensors, meta = _adapters(tmp_path / "ft")
+    assert {"text_encoder.adapter.1.lora_a", "text_encoder.adapter.3.lora_b"} <= set(tensors)
+    assert meta["finetune"]["settings"]["text_adapter"] is True
+    base, tuned = TextToSound.from_pretrained(tmp_path / "base"), TextToSound.from_pretrained(tmp_path / "ft")
+    assert not torch.allclose(base.text_encoder(["a beep"]).features, tuned.text_encoder(["a beep"]).features)

@@ -55,7 +55,7 @@ KNOWN_ROUNDTRIP_DB: dict[str, tuple[float, str]] = {}
 class FinetuneConfig:
     """Settings of a fine-tune (``vividsound finetune`` options of the same names)."""
 
-    steps: int = 0  # optimiser steps; 0 = 30 passes over the clips, at least 100 and at most 400
+    steps: int = 0  # optimiser steps; 0 = auto_steps: 30 passes over the clips within a compute budget
     batch_size: int = 8  # clips per step
     lr: float = 1e-3  # AdamW learning rate of the adapters (constant after warm-up)
     warmup_steps: int = 20  # linear warm-up
@@ -98,10 +98,19 @@ class FinetuneConfig:
         return {k: getattr(self, k) for k in self.IDENTITY}
 
 
-def auto_steps(n_clips: int, batch_size: int) -> int:
-    """Default length: 30 passes over the clips, between 100 and 400 steps (fits 100 clips of 10 s in
-    15 minutes on 2 CPU cores with the default model: docs/FINETUNE.md)."""
-    return int(min(400, max(100, math.ceil(30 * n_clips / batch_size))))
+AUTO_EPOCHS = 30  # default passes over the clips ...
+AUTO_MIN_STEPS = 100  # ... but at least this many steps ...
+AUTO_POSITIONS = 240 * 8 * 300  # ... and at most this many GPT positions in all (240 steps of 8 clips of 10 s)
+
+
+def auto_steps(n_clips: int, batch_size: int, positions: int = 300) -> int:
+    """Default length: 30 passes over the clips, at least 100 steps, at most a fixed compute budget.
+
+    ``positions`` is the GPT sequence length of one example (prefix + codes). The budget is what 100 clips
+    of 10 s take in about 15 minutes on 2 CPU cores with the default model (docs/FINETUNE.md); shorter
+    clips cost less per step and get more steps."""
+    cap = max(AUTO_MIN_STEPS, AUTO_POSITIONS // (batch_size * positions))
+    return int(min(cap, max(AUTO_MIN_STEPS, math.ceil(AUTO_EPOCHS * n_clips / batch_size))))
 
 
 @dataclass
@@ -117,6 +126,7 @@ class FinetuneResult:
     skipped: Skipped = field(default_factory=Skipped)
     roundtrip_db: float = float("nan")  # codebook round trip of the clips, mean |dB| error
     loss: float = float("nan")  # mean training loss of the last steps
+    timings: dict[str, float] = field(default_factory=dict)  # wall and process-CPU seconds of this call's phases
 
 
 def _log(msg: str) -> None:
@@ -182,6 +192,7 @@ def finetune(data: str | Path, out: str | Path, *, base: str | Path | None = Non
     Raises:
         InputError: bad data, options or output folder (before any slow work), or a resume that does not fit.
     """
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     out = Path(out)
     state_dir = out / STATE_DIR
     options = dict(options or {})
@@ -204,6 +215,8 @@ def finetune(data: str | Path, out: str | Path, *, base: str | Path | None = Non
 
     pipe = TextToSound.from_pretrained(base_dir, vocoder="griffinlim")  # the vocoder is not needed here
     mel, vq, gpt, text = pipe.mel_config, pipe.vqgan, pipe.gpt, pipe.text_encoder
+    if options.get("text_adapter") and text.adapter is None:
+        raise InputError(f"--text-adapter: the text encoder of {base_dir} has no trained adapter to adapt")
     spc = vq.frames_per_column * mel.hop_length
     clips, waves = read_clips(clips, mel.sample_rate, spc, pipe.max_duration, skipped, progress)
     for line in skipped.lines():
@@ -236,7 +249,8 @@ def finetune(data: str | Path, out: str | Path, *, base: str | Path | None = Non
         cfg = FinetuneConfig(**options)
         if overwrite and state_dir.exists():
             shutil.rmtree(state_dir)
-    steps = cfg.steps or auto_steps(len(clips), cfg.batch_size)
+    positions = gpt.config.cond_len + columns * gpt.config.rows
+    steps = cfg.steps or auto_steps(len(clips), cfg.batch_size, positions)
     if resume and steps < int(state["step"]):
         raise InputError(f"--steps {steps}: the run being resumed has already done {state['step']} steps")
     seconds = sum(c.seconds for c in clips)
@@ -280,7 +294,7 @@ def finetune(data: str | Path, out: str | Path, *, base: str | Path | None = Non
     text.requires_grad_(False)
     ad_gpt = attach(gpt, expand_targets(gpt, GPT_TARGETS + GPT_COND_TARGETS), cfg.rank, cfg.alpha, cfg.seed)
     ad_text = {}
-    if cfg.text_adapter and text.adapter is not None:
+    if cfg.text_adapter:
         ad_text = attach(text, expand_targets(text, TEXT_TARGETS), cfg.rank, cfg.alpha, cfg.seed + 1)
     params = [p for m in (*ad_gpt.values(), *ad_text.values()) for p in (m.lora_a, m.lora_b)]
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
@@ -312,6 +326,7 @@ def finetune(data: str | Path, out: str | Path, *, base: str | Path | None = Non
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, initial=step, desc="fine-tuning", unit="step", dynamic_ncols=True)
+    wall1, cpu1 = time.perf_counter(), time.process_time()
     t0, started = time.time(), step
     stop = _StopOnInterrupt(enabled=True)
     out_of_time = False
@@ -357,6 +372,8 @@ def finetune(data: str | Path, out: str | Path, *, base: str | Path | None = Non
     finished = step >= steps
     result = FinetuneResult(out, step, steps, finished, False, clips, skipped, roundtrip,
                             float(np.mean(losses[-10:])) if losses else float("nan"))
+    result.timings = {"prepare_wall": wall1 - wall0, "prepare_cpu": cpu1 - cpu0, "steps": step - started,
+                      "train_wall": time.perf_counter() - wall1, "train_cpu": time.process_time() - cpu1}
     if stop.requested or (stop_after and not finished and not out_of_time):
         save_state()
         log(f"interrupted at step {step} of {steps}; continue with --resume")
