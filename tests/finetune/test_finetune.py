@@ -43,6 +43,13 @@ def clips_dir(tmp_path_factory):
     return d
 
 
+@pytest.fixture(scope="module")
+def tuned(clips_dir, tiny_model_dir, tmp_path_factory):
+    """The tiny model fine-tuned on ``clips_dir`` for 8 steps (shared: several tests read it)."""
+    out = tmp_path_factory.mktemp("tuned") / "ft"
+    return finetune(clips_dir, out, base=tiny_model_dir, options=FAST, progress=False)
+
+
 def _adapters(folder):
     meta = json.loads((folder / "pipeline.json").read_text())
     return load_file(str(folder / meta["adapters"]["file"])), meta
@@ -69,14 +76,14 @@ def test_folder_without_metadata_uses_file_names(tmp_path):
     assert skipped.by_reason == {"no caption (no words in the file or folder name)": ["003.wav"]}
 
 
-def test_finetune_changes_outputs_and_saves_only_adapters(clips_dir, tiny_model_dir, tmp_path):
-    res = finetune(clips_dir, tmp_path / "ft", base=tiny_model_dir, options=FAST, progress=False)
+def test_finetune_changes_outputs_and_saves_only_adapters(tuned, tiny_model_dir):
+    res = tuned
     assert res.written and res.finished and res.step == 8
     assert sorted(res.skipped.by_reason) == ["shorter than one code column (0.046 s)",
                                             "silent (peak below -60 dBFS)", "unreadable"]
-    files = sorted(p.name for p in (tmp_path / "ft").iterdir())
+    files = sorted(p.name for p in res.out.iterdir())
     assert files[1] == "pipeline.json" and files[0].startswith("adapters-") and len(files) == 2  # state removed
-    tensors, meta = _adapters(tmp_path / "ft")
+    tensors, meta = _adapters(res.out)
     assert tensors and all(k.endswith((".lora_a", ".lora_b")) for k in tensors)
     base_gpt = (tiny_model_dir / "gpt" / "model.safetensors").stat().st_size
     assert sum(v.numel() * 4 for v in tensors.values()) < base_gpt
@@ -86,10 +93,10 @@ def test_finetune_changes_outputs_and_saves_only_adapters(clips_dir, tiny_model_
     assert all(len(c["sha256"]) == 64 for c in rec["clips"]) and rec["captions"] == 4
     assert rec["settings"]["steps"] == 8 and rec["skipped"]["unreadable"] == ["broken.wav"]
     base = TextToSound.from_pretrained(tiny_model_dir)
-    tuned = TextToSound.from_pretrained(tmp_path / "ft")
+    tuned = TextToSound.from_pretrained(res.out)
     assert tuned.name == "ft"
-    a = base(["a steady beep at 500 hertz"], duration=1.0, seed=3, top_k=8)
-    b = tuned(["a steady beep at 500 hertz"], duration=1.0, seed=3, top_k=8)
+    a = base(["a steady beep at 500 hertz"], duration=0.5, seed=3, top_k=8)
+    b = tuned(["a steady beep at 500 hertz"], duration=0.5, seed=3, top_k=8)
     assert not torch.equal(a.codes, b.codes)
     # every adapted layer moved by exactly B @ A * alpha / rank; nothing else changed
     scale = meta["adapters"]["alpha"] / meta["adapters"]["rank"]
@@ -101,8 +108,7 @@ def test_finetune_changes_outputs_and_saves_only_adapters(clips_dir, tiny_model_
         torch.testing.assert_close(p, want, rtol=0, atol=1e-6)
 
 
-def test_resume_is_exact(clips_dir, tiny_model_dir, tmp_path):
-    finetune(clips_dir, tmp_path / "once", base=tiny_model_dir, options=FAST, progress=False)
+def test_resume_is_exact(clips_dir, tiny_model_dir, tuned, tmp_path):
     part = finetune(clips_dir, tmp_path / "twice", base=tiny_model_dir, options=FAST, progress=False, stop_after=3)
     assert not part.written and part.step == 3 and (tmp_path / "twice" / ".finetune" / "state.pt").is_file()
     with pytest.raises(InputError, match="unfinished fine-tune; pass --resume"):
@@ -112,7 +118,7 @@ def test_resume_is_exact(clips_dir, tiny_model_dir, tmp_path):
                  progress=False)
     done = finetune(clips_dir, tmp_path / "twice", base=tiny_model_dir, options={}, resume=True, progress=False)
     assert done.finished and done.step == 8
-    a, _ = _adapters(tmp_path / "once")
+    a, _ = _adapters(tuned.out)
     b, _ = _adapters(tmp_path / "twice")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 

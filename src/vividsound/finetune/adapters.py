@@ -186,8 +186,11 @@ def check_output(out: Path, resume: bool, overwrite: bool, state_dir: Path) -> N
         return
     if overwrite:
         if has_model:
-            meta = json.loads((out / PIPELINE_NAME).read_text(encoding="utf-8"))
-            if not is_finetuned(meta):
+            try:
+                meta = json.loads((out / PIPELINE_NAME).read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                meta = {}
+            if not isinstance(meta, dict) or not is_finetuned(meta):
                 raise InputError(f"--out {out} holds a full pipeline, not a fine-tuned model; --overwrite only "
                                  f"replaces what `vividsound finetune` wrote")
         return
