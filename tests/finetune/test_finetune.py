@@ -212,6 +212,10 @@ def test_bad_inputs_are_one_line_errors(clips_dir, tiny_model_dir, tmp_path, cap
     with pytest.raises(InputError, match=r"no usable clip .*silent .*: hum.wav; .*unreadable: noise.wav"):
         finetune(junk, tmp_path / "o2", base=tiny_model_dir, progress=False)
     assert not (tmp_path / "o2" / "pipeline.json").exists()
+    capsys.readouterr()
+    assert main(["finetune", str(junk), "--out", str(tmp_path / "o2"), "--model", str(tiny_model_dir), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "hum.wav" in err[0] and "noise.wav" in err[0]
     (junk / "metadata.csv").write_text("path,caption\nhum.wav,a hum\n")
     with pytest.raises(InputError, match="has no 'file_name' column"):
         find_clips(junk)

@@ -222,10 +222,10 @@ def finetune(data: str | Path, out: str | Path, *, base: str | Path | None = Non
         raise InputError(f"--text-adapter: the text encoder of {base_dir} has no trained adapter to adapt")
     spc = vq.frames_per_column * mel.hop_length
     clips, waves = read_clips(clips, mel.sample_rate, spc, pipe.max_duration, skipped, progress)
+    if not clips:  # one line: every reason and name is in it
+        raise InputError(f"no usable clip in DATA={data}: " + "; ".join(skipped.lines()))
     for line in skipped.lines():
         log(line)
-    if not clips:
-        raise InputError(f"no usable clip in DATA={data}: " + "; ".join(skipped.lines()))
     fingerprint = _fingerprint(clips)
     frames = [math.ceil(len(w) / mel.hop_length) for w in waves]
     columns = min(gpt.config.max_columns, max(math.ceil(f / vq.frames_per_column) for f in frames) + 1)
