@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "probes": ("vividsound.data.probes_cli", "build the checkable probe prompt set"),
     "train": ("vividsound.train.cli", "train one stage (tagger, vqgan, clap, gpt, melgan, vocos, captioner)"),
     "train-default": ("vividsound.train.default_cli", "train every stage of the default model"),
+    "finetune": ("vividsound.finetune.cli", "fine-tune a model on a folder of your own clips (adapters)"),
     "evaluate": ("vividsound.eval.cli", "evaluate a model on a corpus split and the probes"),
     "serve": ("vividsound.server.cli", "serve the web page and HTTP API"),
     "listening-test": ("vividsound.listening.cli", "a blind listening test: create clips, serve the rating page, report"),

@@ -31,7 +31,7 @@ import torch
 from vividsound import __version__
 from vividsound.audio import MelConfig, check_same_mel, save_audio_files
 from vividsound.checkpoint import (FORMAT_VERSION, atomic_write_dir, build_component, check_component,
-                                   load_component, save_component)
+                                   load_component, read_versioned_json, save_component)
 from vividsound.devices import check_device
 from vividsound.editing import MAX_LONG_DURATION, NEGATIVE_CFG_SCALE, sample_grid
 from vividsound.edits import EditingMixin
@@ -282,8 +282,15 @@ class TextToSound(EditingMixin):
             if not (path / PIPELINE_NAME).is_file():
                 raise CheckpointError("no default model is installed yet in this version of vividsound; "
                                       "pass --model DIR (a pipeline folder made by `vividsound train`)")
-        pipe = cls._from_folder(Path(path), vocoder=vocoder, compile=compile)
-        pipe.source_dir = Path(path)
+        root = Path(path)
+        meta = read_versioned_json(root, PIPELINE_NAME, "model")
+        if "base" in meta:  # a fine-tuned model: adapters on a hash-checked base (vividsound.finetune)
+            from vividsound.finetune.adapters import load_finetuned
+
+            pipe = load_finetuned(cls, root, meta, vocoder=vocoder, compile=compile)
+        else:
+            pipe = cls._from_folder(root, vocoder=vocoder, compile=compile)
+        pipe.source_dir = root
         return quantize_pipeline(pipe.to(device), quantize)
 
     @classmethod
