@@ -94,6 +94,15 @@ def model_limits(path: str | Path | None = None) -> dict[str, Any]:
     root = Path(path) if path is not None else DEFAULT_MODEL_DIR
     if path is None and not (root / PIPELINE_NAME).is_file():
         raise CheckpointError("no default model is installed yet in this version of vividsound; pass --model DIR")
+    from vividsound.checkpoint import read_versioned_json
+
+    base = read_versioned_json(root, PIPELINE_NAME, "model").get("base")
+    if base is not None:  # a fine-tuned model samples with its base's limits (vividsound.finetune)
+        from vividsound.finetune.adapters import resolve_base
+
+        if not isinstance(base, dict):
+            raise CheckpointError(f"{root / PIPELINE_NAME}: base must be an object (model, sha256)")
+        return model_limits(resolve_base(base.get("model"), root)[1])
     meta, folders = read_pipeline_meta(root)
     configs = {}
     for name, cls in (("gpt", GPTConfig), ("vqgan", VQGANConfig)):
@@ -129,6 +138,18 @@ def describe(path: str | Path | None = None) -> dict[str, Any]:
     root = Path(path) if path is not None else DEFAULT_MODEL_DIR
     if path is None and not (root / PIPELINE_NAME).is_file():
         raise CheckpointError("no default model is installed yet in this version of vividsound; pass --model DIR")
+    from vividsound.checkpoint import read_versioned_json
+
+    meta = read_versioned_json(root, PIPELINE_NAME, "model")
+    if meta.get("base") is not None:  # a fine-tuned model: its base's description plus what the adapters are
+        from vividsound.finetune.adapters import resolve_base
+
+        if not isinstance(meta["base"], dict):
+            raise CheckpointError(f"{root / PIPELINE_NAME}: base must be an object (model, sha256)")
+        info = describe(resolve_base(meta["base"].get("model"), root)[1])
+        info["name"] = str(meta.get("name", root.name))
+        info["finetuned"] = {"base": meta["base"], "adapters": meta.get("adapters")}
+        return info
     tts = TextToSound._from_folder(root, weights=False)
     info = tts.info()
     text = tts.text_encoder

@@ -247,6 +247,10 @@ def test_cli_finetune_then_generate(clips_dir, tiny_model_dir, tmp_path, capsys)
     assert "already holds a model" in capsys.readouterr().err
     rc = main(["generate", "a steady beep", "-o", str(tmp_path / "b.wav"), "--model", str(out), "--duration", "0.3"])
     assert rc == 0 and (tmp_path / "b.wav").is_file()
+    capsys.readouterr()
+    assert main(["info", "--model", str(out), "--json"]) == 0  # described through its base, adapters named
+    info = json.loads(capsys.readouterr().out)
+    assert info["finetuned"]["adapters"]["file"] and info["gpt"]["vocab_size"] > 0
 
 
 def test_text_adapter_is_trained_saved_and_merged(clips_dir, tiny_model_dir, tmp_path):
