@@ -98,11 +98,9 @@ def model_limits(path: str | Path | None = None) -> dict[str, Any]:
 
     base = read_versioned_json(root, PIPELINE_NAME, "model").get("base")
     if base is not None:  # a fine-tuned model samples with its base's limits (vividsound.finetune)
-        from vividsound.finetune.adapters import resolve_base
+        from vividsound.finetune.adapters import checked_base
 
-        if not isinstance(base, dict):
-            raise CheckpointError(f"{root / PIPELINE_NAME}: base must be an object (model, sha256)")
-        return model_limits(resolve_base(base.get("model"), root)[1])
+        return model_limits(checked_base(root, base))
     meta, folders = read_pipeline_meta(root)
     configs = {}
     for name, cls in (("gpt", GPTConfig), ("vqgan", VQGANConfig)):
@@ -142,11 +140,9 @@ def describe(path: str | Path | None = None) -> dict[str, Any]:
 
     meta = read_versioned_json(root, PIPELINE_NAME, "model")
     if meta.get("base") is not None:  # a fine-tuned model: its base's description plus what the adapters are
-        from vividsound.finetune.adapters import resolve_base
+        from vividsound.finetune.adapters import checked_base
 
-        if not isinstance(meta["base"], dict):
-            raise CheckpointError(f"{root / PIPELINE_NAME}: base must be an object (model, sha256)")
-        info = describe(resolve_base(meta["base"].get("model"), root)[1])
+        info = describe(checked_base(root, meta["base"]))
         info["name"] = str(meta.get("name", root.name))
         info["finetuned"] = {"base": meta["base"], "adapters": meta.get("adapters")}
         return info

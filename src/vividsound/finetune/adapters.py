@@ -121,6 +121,23 @@ def save_finetuned(folder: Path, *, name: str, base_name: str, base_files_: dict
     return folder
 
 
+def checked_base(root: Path, base: dict[str, Any]) -> Path:
+    """The folder of a fine-tuned model's base, after checking it exists and its weights hash to ``base.sha256``."""
+    where = root / PIPELINE_NAME
+    if not isinstance(base, dict) or not isinstance(base.get("sha256"), str):
+        raise CheckpointError(f"{where}: base must be an object with model and sha256")
+    base_name, base_dir = resolve_base(base.get("model"), root)
+    if not (base_dir / PIPELINE_NAME).is_file():
+        raise CheckpointError(f"{root}: its base model {base_name!r} is not found at {base_dir} (the adapters need the "
+                              f"base with sha256 {base['sha256'][:12]}; edit base.model in {where} to point at it)")
+    got = combined_hash(base_files(base_dir))
+    if got != base["sha256"]:
+        raise CheckpointError(f"{root}: adapters were trained on a base with sha256 {base['sha256'][:12]}, but "
+                              f"{base_name!r} ({base_dir}) has sha256 {got[:12]}; load them with the base they were "
+                              f"made from")
+    return base_dir
+
+
 def load_finetuned(cls, root: Path, meta: dict[str, Any], *, vocoder=None, compile: bool = False):
     """Build the :class:`~vividsound.pipeline.TextToSound` of a fine-tuned folder (on the CPU).
 
@@ -135,15 +152,7 @@ def load_finetuned(cls, root: Path, meta: dict[str, Any], *, vocoder=None, compi
     base, ad = meta.get("base"), meta.get("adapters")
     if not isinstance(base, dict) or not isinstance(ad, dict) or "sha256" not in base or "file" not in ad:
         raise CheckpointError(f"{where}: a fine-tuned model needs 'base' (model, sha256) and 'adapters' (file, sha256)")
-    base_name, base_dir = resolve_base(base.get("model"), root)
-    if not (base_dir / PIPELINE_NAME).is_file():
-        raise CheckpointError(f"{root}: its base model {base_name!r} is not found at {base_dir} (the adapters need the "
-                              f"base with sha256 {base['sha256'][:12]}; edit base.model in {where} to point at it)")
-    got = combined_hash(base_files(base_dir))
-    if got != base["sha256"]:
-        raise CheckpointError(f"{root}: adapters were trained on a base with sha256 {base['sha256'][:12]}, but "
-                              f"{base_name!r} ({base_dir}) has sha256 {got[:12]}; load them with the base they were "
-                              f"made from")
+    base_dir = checked_base(root, base)
     path = root / ad["file"]
     if not path.is_file():
         raise CheckpointError(f"{where} names adapters {ad['file']} that are not in {root}")
