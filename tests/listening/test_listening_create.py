@@ -115,7 +115,7 @@ def _swap_prompts(args: list[str], text: str | None) -> list[str]:
 
 @pytest.mark.parametrize("change, message", [
     (lambda a: a + ["--per-prompt", "0"], "--per-prompt is 0; allowed: an integer 1..20"),
-    (lambda a: a + ["--duration", "5"], "--system alpha: duration is 5.0; allowed: 0 < duration <="),
+    (lambda a: a + ["--duration", "61"], "--duration is 61.0; allowed: 0 < seconds <= 60"),
     (lambda a: a + ["--system", "noise=x"], "NAME must be"),
     (lambda a: a + ["--system", "alpha=/"], "the name 'alpha' is given twice"),
     (lambda a: a + ["--system", "gamma"], "expected NAME=MODEL_DIR"),

@@ -69,7 +69,10 @@ def launched_by_torchrun() -> bool:
 
 
 def wants_folder(output: str) -> bool:
-    """Folder mode: ``-o`` is an existing folder, ends with a separator, or torchrun started us."""
+    """Folder mode: ``-o`` is an existing folder, ends with a separator, or torchrun started us (an empty
+    ``-o`` is never a folder: it is refused as empty)."""
+    if not output.strip():
+        return False
     return launched_by_torchrun() or output.endswith(("/", os.sep)) or Path(output).is_dir()
 
 

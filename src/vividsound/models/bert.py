@@ -210,6 +210,15 @@ class BertTokenizer:
         self._pad_id = 0 if pad is None else pad
         self._lock = threading.Lock()  # padding/truncation are settings of the shared Tokenizer object
 
+    def __getstate__(self) -> dict[str, Any]:  # copy.deepcopy / pickle: a lock is not copied, a new one is made
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def __call__(self, texts: str | Sequence[str], padding: bool = True, truncation: bool = True,
                  max_length: int = 512, return_tensors: str | None = None) -> dict[str, Any]:
         single = isinstance(texts, str)

@@ -89,7 +89,17 @@ class ResultStore:
     def prune(self) -> int:
         """Delete the oldest results beyond ``max_results``; returns how many were deleted."""
         with self._lock:
-            metas = sorted(self.root.glob("*" + META_SUFFIX), key=lambda p: p.stat().st_mtime)
+            # Only finished results: another request's atomic write keeps a hidden temporary name (which may
+            # also end in .json) until it is renamed, and can vanish between listing and stat.
+            dated = []
+            for p in self.root.glob("*" + META_SUFFIX):
+                if p.name.startswith(".") or not valid_id(p.name[: -len(META_SUFFIX)]):
+                    continue
+                try:
+                    dated.append((p.stat().st_mtime, p))
+                except FileNotFoundError:  # pruned or replaced meanwhile
+                    continue
+            metas = [p for _, p in sorted(dated)]
             extra = metas[: max(0, len(metas) - self.max_results)]
             for m in extra:
                 rid = m.name[: -len(META_SUFFIX)]
