@@ -29,8 +29,10 @@ def test_batch_composition_does_not_change_a_sample(tiny_tts):
     full = tiny_tts(["a bell rings", "a cat meows", "wind"], duration=0.4, seed=3, num_samples=2, batch_size=6)
     alone = tiny_tts("a cat meows", duration=0.4, seed=3, num_samples=2, batch_size=1)
     assert full.prompts[2:4] == ["a cat meows"] * 2 and full.seeds[2:4] == [3, 4]
-    assert torch.equal(full.codes[2:4], alone.codes)
-    assert torch.allclose(full.waveform[2:4], alone.waveform, atol=1e-5)
+    assert torch.equal(full.codes[2:4], alone.codes)  # the sampled sound is the same, bit for bit
+    # the decoder's float rounding depends on the batch (the CPU's convolution kernels differ by batch size):
+    # ~1e-5 of full scale on some CPUs, far below hearing (-80 dB)
+    assert torch.allclose(full.waveform[2:4], alone.waveform, atol=1e-4)
 
 
 def test_output_fields_and_settings(tiny_tts, tmp_path):

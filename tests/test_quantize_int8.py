@@ -65,7 +65,7 @@ def test_batch_composition_does_not_change_an_int8_sample(int8_tts):
     alone = int8_tts("a cat meows", duration=0.4, seed=3, num_samples=2, batch_size=1)
     assert full.seeds[2:4] == [3, 4]
     assert torch.equal(full.codes[2:4], alone.codes)
-    assert torch.allclose(full.waveform[2:4], alone.waveform, atol=1e-5)
+    assert torch.allclose(full.waveform[2:4], alone.waveform, atol=1e-4)  # codes equal above; decoder rounding depends on the batch
     guided = int8_tts(["a bell rings", "wind"], duration=0.3, seed=5, cfg_scale=3.0, batch_size=2)
     guided_alone = int8_tts("wind", duration=0.3, seed=5, cfg_scale=3.0)
     assert torch.equal(guided.codes[1:], guided_alone.codes)
