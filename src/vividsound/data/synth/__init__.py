@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from vividsound.data.labels import EVENTS
 from vividsound.data.sources import RawClip, Source
 from vividsound.data.synth import machines, nature, signals, voices  # noqa: F401 - they register recipes
 from vividsound.data.synth.dsp import SR, normalise
@@ -64,6 +65,7 @@ class SynthSource(Source):
         has_espeak = which("espeak-ng") is not None
         for name in names:
             r = RECIPES[name]
+            family = EVENTS[name].family if name in EVENTS else r.family  # one family per class
             attrs = {"clauses": list(r.clauses), "nouns": list(r.nouns), "tags": ["synthetic", *r.tags],
                      "continuing": r.continuing, "synthetic": True}
             for i in range(self.per_class):
@@ -72,5 +74,5 @@ class SynthSource(Source):
                     skipped.append((key, "espeak-ng is not installed (apt-get install espeak-ng)"))
                     continue
                 spec = {"recipe": name, "index": i, "seed": self.seed}
-                out.append(RawClip(self.name, key, ("synth", json.dumps(spec, sort_keys=True)), name, r.family, attrs))
+                out.append(RawClip(self.name, key, ("synth", json.dumps(spec, sort_keys=True)), name, family, attrs))
         return out, skipped

@@ -225,7 +225,7 @@ def jet_plane(c: Ctx) -> np.ndarray:
     return reverb(c.rng, _passing(c, src, s, (80, 200), (300, 1500)), 3.0, 0.4)
 
 
-@recipe("helicopter_synth", "vehicles", "a helicopter hovers nearby|a helicopter's blades chop the air|a helicopter flies over",
+@recipe("helicopter", "vehicles", "a helicopter hovers nearby|a helicopter's blades chop the air|a helicopter flies over",
         "a helicopter's thudding rotor|the chop of helicopter blades|a hovering helicopter", cont=True, tags="engine,aircraft")
 def helicopter_synth(c: Ctx) -> np.ndarray:
     s = c.long()
@@ -243,7 +243,7 @@ def helicopter_synth(c: Ctx) -> np.ndarray:
     return _room(c, src(s))
 
 
-@recipe("train_passing", "vehicles", "a train rattles past on the tracks|a freight train rumbles by|a train clatters over the rails",
+@recipe("train", "vehicles", "a train rattles past on the tracks|a freight train rumbles by|a train clatters over the rails",
         "a passing train|the clickety-clack of a train|a train rolling by", cont=True, tags="train,traffic")
 def train_passing(c: Ctx) -> np.ndarray:
     s = c.u(7, 10)
@@ -347,7 +347,7 @@ def refrigerator_hum(c: Ctx) -> np.ndarray:
     return x * 0.5 + 0.1 * lowpass(noise(c.rng, n, "pink"), 500)
 
 
-@recipe("washing_machine_synth", "domestic", "a washing machine churns its load|a washing machine spins fast|laundry tumbles in a washer",
+@recipe("washing_machine", "domestic", "a washing machine churns its load|a washing machine spins fast|laundry tumbles in a washer",
         "a washing machine running|the spin cycle of a washer|a churning washing machine", cont=True, tags="machine")
 def washing_machine_synth(c: Ctx) -> np.ndarray:
     n = ns(c.long())
@@ -362,7 +362,7 @@ def washing_machine_synth(c: Ctx) -> np.ndarray:
     return _room(c, x * adsr(n, 0.2, 0.2))
 
 
-@recipe("vacuum_cleaner", "domestic", "a vacuum cleaner roars|someone vacuums the carpet|a hoover whines",
+@recipe("vacuum", "domestic", "a vacuum cleaner roars|someone vacuums the carpet|a hoover whines",
         "a running vacuum cleaner|the whine of a hoover|someone vacuuming", cont=True, tags="machine")
 def vacuum_cleaner(c: Ctx) -> np.ndarray:
     n = ns(c.long())
@@ -391,7 +391,7 @@ def blender(c: Ctx) -> np.ndarray:
     return _room(c, (x + chunks) * adsr(n, 0.1, 0.2))
 
 
-@recipe("electric_drill", "tools", "an electric drill whirs|someone drills into a wall|a power drill spins up and bores",
+@recipe("drill", "tools", "an electric drill whirs|someone drills into a wall|a power drill spins up and bores",
         "a power drill|the whine of an electric drill|drilling into a wall", tags="machine,drill")
 def electric_drill(c: Ctx) -> np.ndarray:
     n = ns(c.u(2, 6))
@@ -480,7 +480,7 @@ def elevator_hum(c: Ctx) -> np.ndarray:
     return _room(c, x * adsr(n, 0.5, 1.0), 0.1, 0.3)
 
 
-@recipe("camera_shutter", "domestic", "a camera shutter clicks|someone takes a photo with a camera|a camera snaps a picture",
+@recipe("camera", "domestic", "a camera shutter clicks|someone takes a photo with a camera|a camera snaps a picture",
         "a camera shutter|the click of a camera taking a picture", tags="camera,click")
 def camera_shutter(c: Ctx) -> np.ndarray:
     out = np.zeros(ns(2.5))
@@ -495,7 +495,7 @@ def camera_shutter(c: Ctx) -> np.ndarray:
     return _room(c, out[: ns(t + 0.3)], 0, 0.1)
 
 
-@recipe("clock_ticking", "domestic", "a clock ticks|a wall clock ticks steadily|the clock goes tick tock",
+@recipe("clock", "domestic", "a clock ticks|a wall clock ticks steadily|the clock goes tick tock",
         "a ticking clock|the tick-tock of a clock|a clock ticking in a quiet room", cont=True, tags="clock,click")
 def clock_ticking(c: Ctx) -> np.ndarray:
     s = c.long()

@@ -95,7 +95,7 @@ def splash_synth(c: Ctx) -> np.ndarray:
     return _room(c, np.concatenate([np.zeros(ns(0.05)), x, np.zeros(ns(0.2))]))
 
 
-@recipe("waves_synth", "water", "waves wash onto a beach|the sea rolls onto the shore|surf breaks on the sand",
+@recipe("waves", "water", "waves wash onto a beach|the sea rolls onto the shore|surf breaks on the sand",
         "waves breaking on a beach|the wash of the sea|surf on the shore", cont=True, tags="sea,water")
 def waves_synth(c: Ctx) -> np.ndarray:
     s = c.long()
@@ -127,7 +127,7 @@ def fountain(c: Ctx) -> np.ndarray:
     return reverb(c.rng, x, 1.5, 0.3)
 
 
-@recipe("toilet_flush_synth", "domestic", "a toilet is flushed|someone flushes the toilet and the cistern refills",
+@recipe("toilet", "domestic", "a toilet is flushed|someone flushes the toilet and the cistern refills",
         "a flushing toilet|the rush of a toilet flush", tags="water,bathroom")
 def toilet_flush_synth(c: Ctx) -> np.ndarray:
     s = c.u(4, 8)
@@ -251,7 +251,7 @@ def match_strike(c: Ctx) -> np.ndarray:
     return _room(c, np.concatenate([np.zeros(ns(0.05)), scratch, flare, np.zeros(ns(0.2))]), 0, 0.1)
 
 
-@recipe("thunder_synth", "weather", "thunder rumbles in the distance|a thunderclap cracks and rolls away|thunder booms overhead",
+@recipe("thunder", "weather", "thunder rumbles in the distance|a thunderclap cracks and rolls away|thunder booms overhead",
         "rolling thunder|a crack of thunder|distant rumbling thunder", tags="thunder,storm")
 def thunder_synth(c: Ctx) -> np.ndarray:
     s = c.u(4, 9)
@@ -277,7 +277,7 @@ def storm_rain_thunder(c: Ctx) -> np.ndarray:
 
 # ---- insects and birds ----------------------------------------------------------------------------
 
-@recipe("crickets_synth", "animal", "crickets chirp at night|crickets sing in the grass",
+@recipe("crickets", "animal", "crickets chirp at night|crickets sing in the grass",
         "chirping crickets|crickets at night|a chorus of crickets", cont=True, tags="insect,night")
 def crickets_synth(c: Ctx) -> np.ndarray:
     s = c.long()
@@ -304,7 +304,7 @@ def cicadas(c: Ctx) -> np.ndarray:
     return x * am(n, 0.5, 0.5, c.rng)
 
 
-@recipe("bee_buzz", "animal", "a bee buzzes around|a bumblebee hums past|bees buzz near the flowers",
+@recipe("bee", "animal", "a bee buzzes around|a bumblebee hums past|bees buzz near the flowers",
         "a buzzing bee|the hum of a bumblebee", cont=True, tags="insect")
 def bee_buzz(c: Ctx) -> np.ndarray:
     n = ns(c.u(3, 8))
@@ -323,7 +323,7 @@ def fly_buzz(c: Ctx) -> np.ndarray:
     return lowpass(osc(f, n, "saw", c.rng, 40), 5000) * gate * am(n, 3, 0.6, c.rng)
 
 
-@recipe("mosquito_synth", "animal", "a mosquito whines near your ear|a mosquito buzzes in the dark",
+@recipe("mosquito", "animal", "a mosquito whines near your ear|a mosquito buzzes in the dark",
         "a whining mosquito|the high whine of a mosquito", cont=True, tags="insect")
 def mosquito_synth(c: Ctx) -> np.ndarray:
     n = ns(c.u(3, 7))
@@ -345,7 +345,7 @@ def cuckoo(c: Ctx) -> np.ndarray:
     return reverb(c.rng, out, 1.5, 0.4) + 0.02 * lowpass(noise(c.rng, out.size, "pink"), 2000)
 
 
-@recipe("owl_synth", "animal", "an owl hoots at night|a tawny owl calls in the dark",
+@recipe("owl", "animal", "an owl hoots at night|a tawny owl calls in the dark",
         "an owl hooting|the hoot of an owl at night", cont=True, tags="bird,night")
 def owl_synth(c: Ctx) -> np.ndarray:
     s = c.long()
@@ -362,7 +362,7 @@ def owl_synth(c: Ctx) -> np.ndarray:
     return reverb(c.rng, out, 2.0, 0.5)
 
 
-@recipe("songbird", "animal", "a songbird sings|a small bird chirps and trills|a bird sings in a tree",
+@recipe("birds", "animal", "a songbird sings|a small bird chirps and trills|a bird sings in a tree",
         "birdsong|a singing bird|chirps and trills of a small bird", cont=True, tags="bird")
 def songbird(c: Ctx) -> np.ndarray:
     s = c.long()
@@ -394,7 +394,7 @@ def woodpecker(c: Ctx) -> np.ndarray:
     return reverb(c.rng, out[: ns(t + 0.3)], 1.5, 0.4)
 
 
-@recipe("frogs_synth", "animal", "frogs croak by a pond|a chorus of frogs calls at night",
+@recipe("frog", "animal", "frogs croak by a pond|a chorus of frogs calls at night",
         "croaking frogs|a pond full of frogs", cont=True, tags="frog,night")
 def frogs_synth(c: Ctx) -> np.ndarray:
     s = c.long()
@@ -419,7 +419,7 @@ def _wood_knock(c: Ctx, f: float) -> np.ndarray:
         + 0.3 * click(c.rng, 0.12, 200, 3000, 0.004)
 
 
-@recipe("door_knock", "domestic", "someone knocks on a door|there is a knock at the door|a visitor raps on the front door",
+@recipe("knock", "domestic", "someone knocks on a door|there is a knock at the door|a visitor raps on the front door",
         "knocking on a door|a knock at the door|knuckles rapping on wood", tags="door,knock")
 def door_knock(c: Ctx) -> np.ndarray:
     f = c.u(120, 300)
@@ -467,7 +467,7 @@ def glass_breaking(c: Ctx) -> np.ndarray:
     return _room(c, out[: ns(s + 0.5)], 0.1, 0.4)
 
 
-@recipe("glass_clink", "domestic", "glasses clink in a toast|two wine glasses touch with a clink",
+@recipe("glass", "domestic", "glasses clink in a toast|two wine glasses touch with a clink",
         "clinking glasses|a toast with clinking wine glasses", tags="glass,kitchen")
 def glass_clink(c: Ctx) -> np.ndarray:
     out = np.zeros(ns(3))
@@ -716,7 +716,7 @@ def _footsteps(surface: str):
 
 
 for _surf, _words in _SURF_WORDS.items():
-    recipe(f"footsteps_on_{_surf}", "footsteps",
+    recipe(f"footsteps_{_surf}", "footsteps",
            f"someone walks on {_words}|footsteps cross {_words}|a person walks across {_words}",
            f"footsteps on {_words}|walking on {_words}|steps on {_words}", cont=True,
            tags=f"footsteps,{_surf}")(_footsteps(_surf))
@@ -751,7 +751,7 @@ def _clap(c: Ctx) -> np.ndarray:
     return bandpass(noise(c.rng, ns(0.05)), c.u(600, 1200), c.u(2500, 6000)) * decay(ns(0.05), c.u(0.004, 0.01))
 
 
-@recipe("applause_synth", "crowd", "an audience applauds|a crowd claps enthusiastically|people clap and applaud",
+@recipe("applause", "crowd", "an audience applauds|a crowd claps enthusiastically|people clap and applaud",
         "applause|a round of applause|a clapping audience", cont=True, tags="applause,crowd")
 def applause_synth(c: Ctx) -> np.ndarray:
     s = c.long()
@@ -790,7 +790,7 @@ def finger_snap(c: Ctx) -> np.ndarray:
     return _room(c, out[: ns(t)], 0.1, 0.4)
 
 
-@recipe("heartbeat_synth", "domestic", "a heart beats steadily|a heartbeat thumps lub-dub",
+@recipe("heartbeat", "domestic", "a heart beats steadily|a heartbeat thumps lub-dub",
         "a beating heart|the lub-dub of a heartbeat", cont=True, tags="heartbeat,body")
 def heartbeat_synth(c: Ctx) -> np.ndarray:
     s = c.long()

@@ -622,7 +622,7 @@ def ship_bell(c: Ctx) -> np.ndarray:
 
 # ---- whistles and horns ---------------------------------------------------------------------------
 
-@recipe("kettle_whistle", "domestic", "a kettle starts to whistle on the stove|the kettle whistles as the water boils",
+@recipe("kettle", "domestic", "a kettle starts to whistle on the stove|the kettle whistles as the water boils",
         "a whistling kettle|a kettle's rising whistle|the shriek of a boiling kettle", cont=True, tags="kitchen,whistle")
 def kettle_whistle(c: Ctx) -> np.ndarray:
     s = c.long()
