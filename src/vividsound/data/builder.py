@@ -88,18 +88,33 @@ def assign_splits(units: dict[str, str], seed: int, fractions: tuple[float, floa
     return out
 
 
-def _imap(fn: Callable, jobs: Sequence[Any], workers: int, desc: str, show: bool) -> list[Any]:
+def _imap(fn: Callable, jobs: Sequence[Any], workers: int, desc: str, show: bool,
+          log: Callable[[str], None] | None = None, every: float = 60.0) -> list[Any]:
+    """Map ``fn`` over ``jobs`` (in order); a tqdm bar when ``show``, and a log line with done / total
+    and an ETA every ``every`` seconds when ``log`` is given (for logs of unattended builds)."""
     bar = tqdm(total=len(jobs), desc=desc, disable=not show, mininterval=5.0, smoothing=0.05)
-    results = []
+    results: list[Any] = []
+    t0 = last = time.time()
+
+    def tick() -> None:
+        nonlocal last
+        bar.update()
+        now = time.time()
+        if log is not None and now - last >= every:
+            last = now
+            done = len(results)
+            eta = (now - t0) / done * (len(jobs) - done)
+            log(f"[{desc}] {done}/{len(jobs)} ({100 * done / len(jobs):.0f} %), ETA {eta / 60:.0f} min")
+
     if workers <= 1:
         for j in jobs:
             results.append(fn(j))
-            bar.update()
+            tick()
     else:
         with mp.get_context("fork").Pool(workers) as pool:
             for r in pool.imap(fn, jobs, chunksize=8):
                 results.append(r)
-                bar.update()
+                tick()
     bar.close()
     return results
 
@@ -185,7 +200,7 @@ def build_corpus(cfg: BuildConfig, sources: Sequence[Source], log: Callable[[str
         missing = Counter(r for _, r in skipped if "not installed" in r)
         for reason, n in sorted(missing.items()):  # a tool is missing: the corpus is smaller than it should be
             log(f"[fetch] WARNING {src.name}: {n} clips skipped: {reason}")
-    results = _imap(_Extract(str(out), str(cache)), raw, cfg.workers, "extract", cfg.progress)
+    results = _imap(_Extract(str(out), str(cache)), raw, cfg.workers, "extract", cfg.progress, log)
     pieces: list[dict[str, Any]] = []
     src_of = {s.name: s for s in used}
     seen: dict[str, str] = {}  # sha256 of a source file -> the first file with those bytes
@@ -222,7 +237,7 @@ def build_corpus(cfg: BuildConfig, sources: Sequence[Source], log: Callable[[str
     heldout = _heldout(pools, cfg)
     recipes = _all_recipes(pools, heldout, cfg)
     jobs = [(r["audio"], r["recipe"]) for r in recipes]
-    gains = _imap(_Mix(str(out)), jobs, cfg.workers, "mix", cfg.progress)
+    gains = _imap(_Mix(str(out)), jobs, cfg.workers, "mix", cfg.progress, log)
     mixes = [_mixture_item(r, g, src_of) for r, g in zip(recipes, gains)]
     items = singles + mixes
     write_manifest(out / "manifest.jsonl", items)

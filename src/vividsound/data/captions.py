@@ -88,7 +88,7 @@ def _level_word(level_db: float) -> str:
 _FRAMES = ("the sound of {}", "{}", "a recording of {}", "you can hear {}", "{} can be heard", "audio of {}")
 # Said of a sound that goes on (issue 20, item 4): only for classes that go on, and only of clips >= 4 s.
 _GOES_ON_CLAUSE = ("{} steadily", "{} continuously", "{} without stopping", "{} on and on")
-_GOES_ON_NOUN = ("the constant sound of {}", "{} that goes on and on", "{}, continuous", "steady {}")
+_GOES_ON_NOUN = ("the constant sound of {}", "{}, going on and on", "{}, on and on", "{} the whole time")
 
 
 def single_captions(info: ClipInfo, duration: float, level_db: float, rng: np.random.Generator) -> list[str]:
@@ -177,8 +177,10 @@ def mixture_captions(relation: str, infos: list[ClipInfo], k: int, rng: np.rando
                 f"{_pick(rng, ('the constant sound of', 'the continuous sound of', 'a long stretch of'))} {nn(0)}",
                 f"{cl(0)} the whole time", f"{nn(0)}, continuing throughout"]
     elif relation == "repeated":  # one short sound many times (>= 6: fewer are counted by k_times)
-        caps = [f"{cl(0)} {_pick(rng, ('again and again', 'over and over', 'repeatedly'))}",
-                f"{nn(0)}, over and over", f"{cl(0)} many times", f"{nn(0)}, again and again"]
+        adv = ["again and again", "over and over", "repeatedly"]
+        first = adv.pop(int(rng.integers(3)))
+        caps = [f"{cl(0)} {first}", f"{nn(0)}, over and over", f"{cl(0)} {adv[int(rng.integers(2))]}",
+                f"{nn(0)}, again and again"]
     else:
         raise ValueError(f"unknown mixture relation {relation!r}")
     return list(dict.fromkeys(caps))

@@ -233,6 +233,18 @@ def render_mixture(recipe: dict[str, Any], load: Any) -> tuple[np.ndarray, float
     return out, round(mix_gain_db, 2)
 
 
+def _steady_part(wav: np.ndarray, frame: int = 512, below_db: float = 12.0) -> np.ndarray:
+    """``wav`` without a fade-in or fade-out: from the first to the last frame within ``below_db`` of the
+    median frame level (so that joined copies do not dip at every join)."""
+    k = wav.size // frame
+    if k < 8:
+        return wav
+    rms = np.sqrt((wav[: k * frame].astype(np.float64).reshape(k, frame) ** 2).mean(axis=1) + 1e-12)
+    ok = np.flatnonzero(20 * np.log10(rms / np.median(rms)) > -below_db)
+    a, b = ok[0] * frame, (ok[-1] + 1) * frame
+    return wav[a:b] if b - a >= wav.size // 2 else wav
+
+
 def loop_fill(wav: np.ndarray, n: int, fade_s: float = LOOP_FADE) -> np.ndarray:
     """``wav`` repeated to ``n`` samples, each join an equal-power crossfade (no click, no gap).
 
@@ -242,6 +254,7 @@ def loop_fill(wav: np.ndarray, n: int, fade_s: float = LOOP_FADE) -> np.ndarray:
     """
     if wav.size >= n:
         return wav[:n].copy()
+    wav = _steady_part(wav)
     f = int(min(fade_s * SR, wav.size // 4))
     out = np.zeros(n + wav.size, dtype=np.float32)
     fade_in = np.sin(np.linspace(0, np.pi / 2, f, dtype=np.float32)) if f > 0 else np.zeros(0, np.float32)

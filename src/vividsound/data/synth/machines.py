@@ -67,7 +67,12 @@ def _passing(c: Ctx, src_fn, seconds: float, speed: tuple[float, float], dist: t
         "an idling car engine|a car engine running at idle|the low rumble of an idling car", cont=True, tags="engine,car")
 def car_idle(c: Ctx) -> np.ndarray:
     n = ns(c.long())
-    x = engine(c, _rpm_idle(c, n, c.u(650, 950)), c.pick([4, 4, 6, 8]), rough=c.u(0.1, 0.4), body=c.u(120, 300))
+    x = engine(c, _rpm_idle(c, n, c.u(600, 1000)), c.pick([3, 4, 4, 6, 8]), rough=c.u(0.1, 0.5), body=c.u(90, 350),
+               bright=c.u(1000, 4500))
+    if c.chance(0.5):  # a belt or alternator whine over the exhaust
+        x += c.u(0.02, 0.1) * osc(c.u(400, 1500), n, "sine", c.rng)
+    if c.chance(0.4):  # heard from the front: valve-train ticking
+        x += c.u(0.1, 0.3) * engine(c, _rpm_idle(c, n, 800), 4, 0.3, body=c.u(2000, 4000), bright=8000)
     return _room(c, x * adsr(n, 0.05, 0.1))
 
 
