@@ -23,7 +23,7 @@ import numpy as np
 
 from vividsound.data.labels import EVENTS
 from vividsound.data.sources import RawClip, Source
-from vividsound.data.synth import machines, nature, signals, voices  # noqa: F401 - they register recipes
+from vividsound.data.synth import household, machines, nature, signals, voices  # noqa: F401 - they register recipes
 from vividsound.data.synth.dsp import SR, normalise
 from vividsound.data.synth.registry import RECIPES, Ctx, Recipe, clip_rng
 
