@@ -58,10 +58,11 @@ COUNTERPART = {
 }
 
 
-def _embed(model, paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+def _embed(model, clips: list) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-norm embeddings (n, 512) and UCS-head top categories (n,) of clips (paths or 22,050 Hz arrays)."""
     embs, tops = [], []
-    for p in paths:
-        wav = torch.from_numpy(load_audio(p, 22050))
+    for p in clips:
+        wav = torch.from_numpy(np.asarray(p, dtype=np.float32) if isinstance(p, np.ndarray) else load_audio(p, 22050))
         out = model.embed_audio([wav], 22050)
         e = out.embedding[0].numpy()
         embs.append(e / (np.linalg.norm(e) + 1e-9))
@@ -95,7 +96,8 @@ def real_clips(corpora: list[Path], caches: list[Path], per_class: int, seed: in
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--corpus", required=True, help="a built corpus with synth clips (clips/synth/...)")
+    ap.add_argument("--corpus", default=None, help="a built corpus with synth clips (clips/synth/...)")
+    ap.add_argument("--seed", type=int, default=0, help="without --corpus: synthesise clips 0.. of this build seed")
     ap.add_argument("--real-corpus", action="append", default=[], help="corpora holding recorded clips")
     ap.add_argument("--real-cache", action="append", default=[], help="their download caches (for the labels)")
     ap.add_argument("--per-recipe", type=int, default=6)
@@ -105,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     torch.set_num_threads(1)
     model = load_aisfx()
-    corpus = Path(args.corpus)
-    corpora = [Path(p) for p in args.real_corpus] + [corpus]
-    caches = [Path(p) for p in args.real_cache] + [corpus / "cache"]
+    corpus = Path(args.corpus) if args.corpus else None
+    corpora = [Path(p) for p in args.real_corpus] + ([corpus] if corpus else [])
+    caches = [Path(p) for p in args.real_cache] + ([corpus / "cache"] if corpus else [])
     real = real_clips(corpora, caches, args.per_class, 0)
     names = sorted(real)
     r_emb, r_top, r_lab = [], [], []
@@ -134,10 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     # name the UCS head's categories by the recorded classes that land in them
     cat_names = {c: [k for k, _ in Counter(lab[T == c]).most_common(2)] for c in np.unique(T)}
     rows = []
-    synth_dir = corpus / "clips" / "synth"
-    recipes = sorted({p.stem.rsplit("_", 1)[0] for p in synth_dir.glob("*.flac")})  # clips/synth/<recipe>_<i>.flac
-    for r in recipes:
-        files = sorted(synth_dir.glob(f"{r}_[0-9][0-9][0-9].flac"))[: args.per_recipe]
+    from vividsound.data.synth import RECIPES, synthesise
+
+    synth_dir = corpus / "clips" / "synth" if corpus else None
+    for r in sorted(RECIPES):
+        if synth_dir is not None:  # the corpus's clips/synth/<recipe>_<i>.flac
+            files = sorted(synth_dir.glob(f"{r}_[0-9][0-9][0-9].flac"))[: args.per_recipe]
+        else:  # the same audio, made here (the corpus's clips are these, trimmed and 16-bit)
+            files = [synthesise({"recipe": r, "index": i, "seed": args.seed}) for i in range(args.per_recipe)]
         if not files:
             continue
         e, t = _embed(model, files)

@@ -14,6 +14,7 @@ impacts, footsteps, kitchen, people) and :mod:`.voices` (crowds mixed from espea
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from shutil import which
@@ -24,7 +25,7 @@ import numpy as np
 from vividsound.data.labels import EVENTS
 from vividsound.data.sources import RawClip, Source
 from vividsound.data.synth import household, machines, nature, signals, voices  # noqa: F401 - they register recipes
-from vividsound.data.synth.dsp import SR, normalise
+from vividsound.data.synth.dsp import SR, lowpass, noise, normalise
 from vividsound.data.synth.registry import RECIPES, Ctx, Recipe, clip_rng
 
 __all__ = ["RECIPES", "Recipe", "SynthSource", "synthesise", "SR"]
@@ -33,12 +34,22 @@ _NEEDS_ESPEAK = {"crowd_babble", "restaurant_chatter", "distant_murmur"}
 
 
 def synthesise(spec: dict[str, Any]) -> np.ndarray:
-    """Render one synth spec ``{"recipe", "index", "seed"}`` to mono float32 at 22,050 Hz (peak 0.9)."""
+    """Render one synth spec ``{"recipe", "index", "seed"}`` to mono float32 at 22,050 Hz (peak 0.9).
+
+    Every clip gets a quiet room tone (soft pink noise) as a recording would: -48 to -38 dBFS under a sound
+    that goes on, so that its gaps (between beeps, ticks, rings) are never digital silence, and -66 to
+    -52 dBFS under a one-shot, whose ends the extractor then trims as silence (-45 dB below the peak)."""
     r = RECIPES[spec["recipe"]]
-    wav = r.fn(Ctx(clip_rng(int(spec["seed"]), r.name, int(spec["index"]))))
-    if not np.isfinite(wav).all():
-        raise ValueError(f"recipe {r.name} made non-finite samples")
-    return normalise(wav, 0.9)
+    seed, index = int(spec["seed"]), int(spec["index"])
+    wav = r.fn(Ctx(clip_rng(seed, r.name, index)))
+    if not np.isfinite(wav).all() or not np.abs(wav).max() > 0:
+        raise ValueError(f"recipe {r.name} made silent or non-finite samples")
+    wav = 0.9 * wav / np.abs(wav).max()
+    room = np.random.default_rng([seed, zlib.crc32(r.name.encode()), index, 12])
+    level_db = room.uniform(-48, -38) if r.continuing else room.uniform(-66, -52)
+    bed = lowpass(noise(room, wav.size, "pink"), room.uniform(1500, 6000))
+    bed *= 10 ** (level_db / 20) / (np.sqrt(np.mean(bed ** 2)) + 1e-12)
+    return normalise(wav + bed, 0.9)
 
 
 @dataclass(frozen=True)
