@@ -210,3 +210,16 @@ def test_every_recipe_runs_and_its_first_clips_differ():
         assert np.isfinite(a).all() and a.size > 0.2 * 22050, name
         copy = _distance(a, 0.5 * np.concatenate([np.zeros(2205, np.float32), a[:-2205]]))
         assert _distance(a, b) > max(0.1, 1.5 * copy), name
+
+
+def test_class_count_benchmark_counts_synthetic_clips_once(synth_corpus):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: `benchmarks` package
+    from benchmarks.corpus_classes import count_classes
+
+    out, _ = synth_corpus
+    table = count_classes([], out)
+    assert {k: v["synthetic"] for k, v in table.items() if v["synthetic"]} == {"knock": 3, "car_idle": 3,
+                                                                               "dtmf_dialing": 3}
+    assert all(v["family"] not in ("speech", "music") for v in table.values())
