@@ -159,8 +159,11 @@ class _Mix:
 
 def recipe_digest(recipe: dict[str, Any]) -> str:
     """A short hash of what a mixture's audio depends on (clips, placement, gains, length)."""
-    key = json.dumps([recipe["duration"], [[e["clip"], e["onset"], e["duration"], e["gain_db"], e["role"]]
-                                           for e in recipe["events"]]], sort_keys=True)
+    parts = [recipe["duration"], [[e["clip"], e["onset"], e["duration"], e["gain_db"], e["role"]]
+                                  for e in recipe["events"]]]
+    if "room_db" in recipe:  # only then, so that every other recipe keeps its digest
+        parts.append(recipe["room_db"])
+    key = json.dumps(parts, sort_keys=True)
     return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 

@@ -197,10 +197,12 @@ def _draw(pool: Pool, relation: str, rng: np.random.Generator,
     captions = mixture_captions(relation, infos, k, rng)
     tags = sorted({t for i in infos for t in i.tags})
     tail = 0.0 if relation == "continuous" else float(rng.uniform(0.2, 0.6))  # a loop runs to the very end
-    if relation == "repeated":
-        tail = max(0.0, total - end)
-    return {"relation": relation, "k": k, "events": events, "captions": captions, "tags": tags,
-            "duration": round(min(MAX_SECONDS, end + tail), 3)}
+    rec = {"relation": relation, "k": k, "events": events, "captions": captions, "tags": tags,
+           "duration": round(min(MAX_SECONDS, end + tail), 3)}
+    if relation == "repeated":  # the sound again and again over a quiet room tone, never digital silence
+        rec["duration"] = round(min(MAX_SECONDS, max(end, total)), 3)
+        rec["room_db"] = round(float(rng.uniform(-48, -40)), 2)
+    return rec
 
 
 def render_mixture(recipe: dict[str, Any], load: Any) -> tuple[np.ndarray, float]:
@@ -225,6 +227,13 @@ def render_mixture(recipe: dict[str, Any], load: Any) -> tuple[np.ndarray, float
         if fade > 0:
             seg[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
         out[start:start + seg.size] += seg
+    if "room_db" in recipe:  # a quiet room tone under the whole item (seeded by the recipe, so reproducible)
+        import zlib
+
+        seed = zlib.crc32(repr(sorted((e["clip"], e["onset"]) for e in recipe["events"])).encode())
+        bed = np.cumsum(np.random.default_rng(seed).standard_normal(n)).astype(np.float32)
+        bed -= np.convolve(bed, np.ones(64, dtype=np.float32) / 64, mode="same")  # brown-ish, no DC drift
+        out += bed * (10 ** (recipe["room_db"] / 20) / (np.sqrt(np.mean(bed ** 2)) + 1e-12))
     peak = float(np.abs(out).max())
     mix_gain_db = 0.0
     if peak > 0.99:

@@ -436,11 +436,15 @@ def door_knock(c: Ctx) -> np.ndarray:
 @recipe("door_slam", "domestic", "a door slams shut|someone slams a door|a door bangs closed",
         "a door slamming|the bang of a slammed door", tags="door,impact")
 def door_slam(c: Ctx) -> np.ndarray:
-    n = ns(0.6)
-    x = lowpass(noise(c.rng, n), c.u(400, 900)) * decay(n, c.u(0.04, 0.08)) * 3
-    x += modal(c.rng, [c.u(80, 160), c.u(250, 400), c.u(700, 1000)], [0.15, 0.08, 0.04], [1, 0.6, 0.3], 0.6)
-    x += 0.2 * click(c.rng, 0.6, 2000, 6000, 0.01)  # the latch and a rattle
-    return reverb(c.rng, np.concatenate([np.zeros(ns(0.05)), x, np.zeros(ns(0.8))]), c.u(0.6, 1.5), c.u(0.3, 0.5))
+    n = ns(0.8)
+    mass = c.u(0.5, 2.0)  # a light interior door to a heavy front door
+    x = lowpass(noise(c.rng, n), c.u(300, 1200) / mass ** 0.5) * decay(n, c.u(0.03, 0.1) * mass ** 0.5) * 3
+    x += modal(c.rng, [c.u(60, 160) / mass ** 0.3, c.u(200, 450), c.u(600, 1200)], [0.15 * mass, 0.08, 0.04],
+               [1, c.u(0.3, 0.8), c.u(0.1, 0.4)], 0.8)
+    if c.chance(0.6):  # the latch, and the frame or a window rattling after
+        x += c.u(0.1, 0.4) * click(c.rng, 0.8, 2000, 6000, c.u(0.005, 0.03))
+        x += c.u(0.05, 0.2) * scatter(c.rng, 0.8, c.u(20, 60), click_bank(c.rng, 3, 0.01, 1500, 6000, (0.001, 0.003)))
+    return reverb(c.rng, np.concatenate([np.zeros(ns(0.05)), x, np.zeros(ns(0.8))]), c.u(0.3, 2.0), c.u(0.1, 0.6))
 
 
 @recipe("door_creak", "domestic", "a door creaks open slowly|an old door creaks on its hinges",
@@ -631,11 +635,15 @@ def paper_tear(c: Ctx) -> np.ndarray:
 @recipe("can_opening", "domestic", "a can of soda is cracked open and fizzes|someone opens a fizzy drink",
         "a can opening with a fizz|the hiss of a soda can", tags="kitchen,drink")
 def can_opening(c: Ctx) -> np.ndarray:
-    pop = click(c.rng, 0.05, 500, 6000, 0.004) * 2
-    n = ns(c.u(0.8, 2))
-    fizz = highpass(noise(c.rng, n), 3000) * np.exp(-secs(n) / c.u(0.3, 0.8)) * 0.4
-    fizz += scatter(c.rng, n / SR, 80, click_bank(c.rng, 3, 0.005, 4000, 9000, (0.0004, 0.0006)), 0.3, 0.5)[: fizz.size]
-    return _room(c, np.concatenate([np.zeros(ns(0.05)), pop, fizz, np.zeros(ns(0.2))]), 0, 0.2)
+    parts = [np.zeros(ns(0.05))]
+    if c.chance(0.5):  # the tab lifted first
+        parts += [click(c.rng, 0.04, 1500, 7000, 0.002) * 0.5, np.zeros(ns(c.u(0.05, 0.2)))]
+    parts.append(click(c.rng, 0.05, c.u(300, 1200), 6000, c.u(0.002, 0.008)) * 2)
+    n = ns(c.u(0.5, 3))
+    fizz = highpass(noise(c.rng, n), c.u(2000, 5000)) * np.exp(-secs(n) / c.u(0.15, 1.2)) * c.u(0.1, 0.6)
+    fizz += scatter(c.rng, n / SR, c.u(20, 200), click_bank(c.rng, 3, 0.005, 4000, 9000, (0.0004, 0.0006)), 0.3, 0.5)[: fizz.size]
+    parts += [fizz, np.zeros(ns(0.2))]
+    return _room(c, np.concatenate(parts), 0, 0.3)
 
 
 @recipe("cork_pop", "domestic", "a champagne cork pops|a bottle of wine is uncorked",
