@@ -55,11 +55,12 @@ class BuildConfig:
     # train-only mixtures added after the ones above, from their own seeds (so every other item stays as
     # it was): per relation, a share of train_mixtures. Added 2026-11-27: the main draw has loudness
     # only as "A quietly, then B loudly", never louder-first and never one sound at two levels.
-    # "continuous" (a sound that goes on, looped to 5-10 s) and "repeated" (a short sound again and again
-    # across 5-10 s) were added for issue 20 item 4: requests for sounds that go on must fill the time asked.
     supplement: tuple[tuple[str, float], ...] = (
-        ("loud_quiet", 0.04), ("quiet_loud_same", 0.03), ("loud_quiet_same", 0.03), ("continuous", 0.08),
-        ("repeated", 0.04))
+        ("loud_quiet", 0.04), ("quiet_loud_same", 0.03), ("loud_quiet_same", 0.03))
+    # train-only items of sounds that go on, drawn after the supplement from their own seeds (seed, 4, k, i):
+    # "continuous" (one sound looped to 5-10 s) and "repeated" (a short sound again and again across 5-10 s),
+    # so that a request for rain or a barking dog learns to fill the time asked. Shares of train_mixtures.
+    fill: tuple[tuple[str, float], ...] = (("continuous", 0.08), ("repeated", 0.04))
     progress: bool = True  # show tqdm bars
 
 
@@ -314,19 +315,22 @@ def _all_recipes(pools: dict[str, Pool], heldout: list[tuple[str, str, str]], cf
             mid = f"mix-{split}-{i:06d}"
             out.append({"id": mid, "split": split, "audio": f"mixtures/{split}/{i // 1000:03d}/{mid}.flac",
                         "recipe": rec})
-    return out + _supplement_recipes(pools["train"], forbidden, cfg)
+    return (out + _supplement_recipes(pools["train"], forbidden, cfg, cfg.supplement, 3)
+            + _supplement_recipes(pools["train"], forbidden, cfg, cfg.fill, 4))
 
 
-def _supplement_recipes(pool: Pool, forbidden: set, cfg: BuildConfig) -> list[dict]:
-    """``cfg.supplement``'s train mixtures: relation k's i-th from the seed (seed, 3, k, i)."""
+def _supplement_recipes(pool: Pool, forbidden: set, cfg: BuildConfig, shares: tuple[tuple[str, float], ...],
+                        tag_seed: int) -> list[dict]:
+    """Train mixtures of ``shares`` (relation, share of train_mixtures): relation k's i-th from the seed
+    (seed, tag_seed, k, i), so that adding one group changes no item of another."""
     out = []
-    for k, (rel, share) in enumerate(cfg.supplement):
+    for k, (rel, share) in enumerate(shares):
         n = round(cfg.train_mixtures * share)
         if cfg.max_items:
             n = min(n, cfg.max_items)
         tag = rel.replace("_", "-")
         for i in range(n):
-            rng = np.random.default_rng([cfg.seed, 3, k, i])
+            rng = np.random.default_rng([cfg.seed, tag_seed, k, i])
             rec = None
             for _ in range(10):
                 rec = draw_recipe(pool, rel, rng, forbidden)
