@@ -250,5 +250,6 @@ def test_renders_without_their_tools_are_skipped_with_a_reason(monkeypatch, tmp_
     lines = []
     monkeypatch.setattr(render.RenderSource, "fetch", lambda self, cache: None)
     src = render.RenderSource(counts=(("note", 3), ("drums", 2)))  # no speech: nothing to render, a quick build
-    build_corpus(BuildConfig(out=str(tmp_path / "corpus"), progress=False), [src], log=lines.append)
+    build_corpus(BuildConfig(out=str(tmp_path / "corpus"), progress=False, train_mixtures=10, eval_mixtures=2),
+                 [src], log=lines.append)
     assert any("WARNING rendered: 5 clips skipped: tinysoundfont is not installed" in ln for ln in lines)

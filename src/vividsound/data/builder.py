@@ -27,7 +27,7 @@ from tqdm import tqdm
 from vividsound.audio import load_audio, read_audio_metadata, save_audio
 from vividsound.checkpoint import atomic_write_text
 from vividsound.data.captions import clip_info, single_captions
-from vividsound.data.extract import extract_clip
+from vividsound.data.extract import RESERVED_REASON, extract_clip
 from vividsound.data.manifest import ManifestItem, write_manifest
 from vividsound.data.mixtures import Pool, draw_recipe, render_mixture
 from vividsound.data.sources import RawClip, Source, SourceError
@@ -58,6 +58,10 @@ class BuildConfig:
     # only as "A quietly, then B loudly", never louder-first and never one sound at two levels.
     supplement: tuple[tuple[str, float], ...] = (
         ("loud_quiet", 0.04), ("quiet_loud_same", 0.03), ("loud_quiet_same", 0.03))
+    # train-only items of sounds that go on, drawn after the supplement from their own seeds (seed, 4, k, i):
+    # "continuous" (one sound looped to 5-10 s) and "repeated" (a short sound again and again across 5-10 s),
+    # so that a request for rain or a barking dog learns to fill the time asked. Shares of train_mixtures.
+    fill: tuple[tuple[str, float], ...] = (("continuous", 0.08), ("repeated", 0.04))
     progress: bool = True  # show tqdm bars
 
 
@@ -86,18 +90,33 @@ def assign_splits(units: dict[str, str], seed: int, fractions: tuple[float, floa
     return out
 
 
-def _imap(fn: Callable, jobs: Sequence[Any], workers: int, desc: str, show: bool) -> list[Any]:
+def _imap(fn: Callable, jobs: Sequence[Any], workers: int, desc: str, show: bool,
+          log: Callable[[str], None] | None = None, every: float = 60.0) -> list[Any]:
+    """Map ``fn`` over ``jobs`` (in order); a tqdm bar when ``show``, and a log line with done / total
+    and an ETA every ``every`` seconds when ``log`` is given (for logs of unattended builds)."""
     bar = tqdm(total=len(jobs), desc=desc, disable=not show, mininterval=5.0, smoothing=0.05)
-    results = []
+    results: list[Any] = []
+    t0 = last = time.time()
+
+    def tick() -> None:
+        nonlocal last
+        bar.update()
+        now = time.time()
+        if log is not None and now - last >= every:
+            last = now
+            done = len(results)
+            eta = (now - t0) / done * (len(jobs) - done)
+            log(f"[{desc}] {done}/{len(jobs)} ({100 * done / len(jobs):.0f} %), ETA {eta / 60:.0f} min")
+
     if workers <= 1:
         for j in jobs:
             results.append(fn(j))
-            bar.update()
+            tick()
     else:
         with mp.get_context("fork").Pool(workers) as pool:
             for r in pool.imap(fn, jobs, chunksize=8):
                 results.append(r)
-                bar.update()
+                tick()
     bar.close()
     return results
 
@@ -142,8 +161,11 @@ class _Mix:
 
 def recipe_digest(recipe: dict[str, Any]) -> str:
     """A short hash of what a mixture's audio depends on (clips, placement, gains, length)."""
-    key = json.dumps([recipe["duration"], [[e["clip"], e["onset"], e["duration"], e["gain_db"], e["role"]]
-                                           for e in recipe["events"]]], sort_keys=True)
+    parts = [recipe["duration"], [[e["clip"], e["onset"], e["duration"], e["gain_db"], e["role"]]
+                                  for e in recipe["events"]]]
+    if "room_db" in recipe:  # only then, so that every other recipe keeps its digest
+        parts.append(recipe["room_db"])
+    key = json.dumps(parts, sort_keys=True)
     return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
@@ -159,7 +181,7 @@ def build_corpus(cfg: BuildConfig, sources: Sequence[Source], log: Callable[[str
     cache = Path(cfg.cache) if cfg.cache else out / "cache"
     out.mkdir(parents=True, exist_ok=True)
     cache.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"unlabelled": [], "corrupt": [], "failed_sources": []}
+    report: dict[str, Any] = {"unlabelled": [], "corrupt": [], "failed_sources": [], "reserved": [], "duplicates": []}
     raw: list[RawClip] = []
     used: list[Source] = []
     for src in sources:
@@ -183,22 +205,34 @@ def build_corpus(cfg: BuildConfig, sources: Sequence[Source], log: Callable[[str
         missing = Counter(r for _, r in skipped if "not installed" in r)
         for reason, n in sorted(missing.items()):  # a tool is missing: the corpus is smaller than it should be
             log(f"[fetch] WARNING {src.name}: {n} clips skipped: {reason}")
-    results = _imap(_Extract(str(out), str(cache)), raw, cfg.workers, "extract", cfg.progress)
+    results = _imap(_Extract(str(out), str(cache)), raw, cfg.workers, "extract", cfg.progress, log)
     pieces: list[dict[str, Any]] = []
     src_of = {s.name: s for s in used}
+    seen: dict[str, str] = {}  # sha256 of a source file -> the first file with those bytes
     for clip, (status, val) in zip(raw, results):
         if status != "ok":
-            report["corrupt"].append({"source": clip.source, "path": clip.key, "reason": val})
+            kind = "reserved" if val == RESERVED_REASON else "corrupt"
+            report[kind].append({"source": clip.source, "path": clip.key, "reason": val})
             continue
+        digest = val[0].get("sha256", "") if val else ""
+        if digest:  # games ship one file under several names (one per map): keep the first copy only
+            first = seen.setdefault(digest, f"{clip.source}:{clip.key}")
+            if first != f"{clip.source}:{clip.key}":
+                report["duplicates"].append({"source": clip.source, "path": clip.key, "reason": f"same bytes as {first}"})
+                continue
         info = clip_info(clip.event, clip.family, clip.attrs)
         attrs = {k: v for k, v in clip.attrs.items() if k in ("speaker", "language", "text")}
         spec = clip.attrs.get("spec", {})
         if spec.get("kind") == "speech":  # rendered speech: who says what, from the render spec
             attrs = {"speaker": spec["gender"], "language": spec["language"], "text": spec["text"],
                      "engine": spec["engine"]}
+        synthetic = bool(clip.attrs.get("synthetic"))
         for rec in val:
-            pieces.append({**rec, "info": info, "source": clip.source, "family": clip.family, "attrs": attrs})
-    log(f"[extract] {len(pieces)} clips from {len(raw)} files; {len(report['corrupt'])} skipped as unreadable")
+            pieces.append({**rec, "info": info, "source": clip.source, "family": clip.family, "attrs": attrs,
+                           "synthetic": synthetic})
+    log(f"[extract] {len(pieces)} clips from {len(raw)} files; {len(report['corrupt'])} skipped as unreadable; "
+        f"{len(report['reserved'])} skipped as reserved for evaluation (sha256 match); "
+        f"{len(report['duplicates'])} skipped as byte-identical duplicates")
     splits = assign_splits({p["stem"]: p["family"] for p in pieces}, cfg.seed, cfg.split_fractions)
     singles = [_single_item(p, splits[p["stem"]], src_of[p["source"]], cfg.seed) for p in pieces]
     if not (out / "manifest.jsonl").exists():  # a first build: publish the single clips early
@@ -208,7 +242,7 @@ def build_corpus(cfg: BuildConfig, sources: Sequence[Source], log: Callable[[str
     heldout = _heldout(pools, cfg)
     recipes = _all_recipes(pools, heldout, cfg)
     jobs = [(r["audio"], r["recipe"]) for r in recipes]
-    gains = _imap(_Mix(str(out)), jobs, cfg.workers, "mix", cfg.progress)
+    gains = _imap(_Mix(str(out)), jobs, cfg.workers, "mix", cfg.progress, log)
     mixes = [_mixture_item(r, g, src_of) for r, g in zip(recipes, gains)]
     items = singles + mixes
     write_manifest(out / "manifest.jsonl", items)
@@ -226,7 +260,9 @@ def _single_item(p: dict[str, Any], split: str, src: Source, seed: int) -> Manif
     caps = single_captions(info, p["duration"], p["level_db"], rng)
     ev = {"label": info.event, "onset": 0.0, "duration": p["duration"], "level_db": p["level_db"]}
     meta = {"events": [ev], "family": info.family, "kind": "single", "source_file": p["stem"],
-            "piece": p["piece"], "attribution": src.attribution, **({"speech": p["attrs"]} if p["attrs"] else {})}
+            "piece": p["piece"], "attribution": src.attribution, **({"speech": p["attrs"]} if p["attrs"] else {}),
+            **({"synthetic": True} if p.get("synthetic") else {}),
+            **({"continuing": True} if info.extra.get("continuing") else {})}
     return ManifestItem(id=p["audio"].removeprefix("clips/").rsplit(".", 1)[0].replace("/", "-"), audio=p["audio"],
                         captions=caps, split=split, tags=list(info.tags), source=p["source"], licence=src.licence,
                         duration=p["duration"], meta=meta)
@@ -280,19 +316,22 @@ def _all_recipes(pools: dict[str, Pool], heldout: list[tuple[str, str, str]], cf
             mid = f"mix-{split}-{i:06d}"
             out.append({"id": mid, "split": split, "audio": f"mixtures/{split}/{i // 1000:03d}/{mid}.flac",
                         "recipe": rec})
-    return out + _supplement_recipes(pools["train"], forbidden, cfg)
+    return (out + _supplement_recipes(pools["train"], forbidden, cfg, cfg.supplement, 3)
+            + _supplement_recipes(pools["train"], forbidden, cfg, cfg.fill, 4))
 
 
-def _supplement_recipes(pool: Pool, forbidden: set, cfg: BuildConfig) -> list[dict]:
-    """``cfg.supplement``'s train mixtures: relation k's i-th from the seed (seed, 3, k, i)."""
+def _supplement_recipes(pool: Pool, forbidden: set, cfg: BuildConfig, shares: tuple[tuple[str, float], ...],
+                        tag_seed: int) -> list[dict]:
+    """Train mixtures of ``shares`` (relation, share of train_mixtures): relation k's i-th from the seed
+    (seed, tag_seed, k, i), so that adding one group changes no item of another."""
     out = []
-    for k, (rel, share) in enumerate(cfg.supplement):
+    for k, (rel, share) in enumerate(shares):
         n = round(cfg.train_mixtures * share)
         if cfg.max_items:
             n = min(n, cfg.max_items)
         tag = rel.replace("_", "-")
         for i in range(n):
-            rng = np.random.default_rng([cfg.seed, 3, k, i])
+            rng = np.random.default_rng([cfg.seed, tag_seed, k, i])
             rec = None
             for _ in range(10):
                 rec = draw_recipe(pool, rel, rng, forbidden)
@@ -317,6 +356,8 @@ def _mixture_item(r: dict[str, Any], gain: float, src_of: dict[str, Source]) -> 
             "attribution": " | ".join(src_of[s].attribution for s in srcs if s in src_of)}
     if rec["relation"] == "k_times":
         meta["count"] = rec["k"]
+    if "synth" in srcs:  # some of its audio is synthesised
+        meta["synthetic"] = True
     return ManifestItem(id=r["id"], audio=r["audio"], captions=rec["captions"], split=r["split"], tags=rec["tags"],
                         source="+".join(srcs), licence=" AND ".join(src_of[s].licence for s in srcs if s in src_of),
                         duration=rec["duration"], meta=meta)

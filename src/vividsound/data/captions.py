@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from vividsound.data.labels import EVENTS
+from vividsound.data.labels import CONTINUING, EVENTS, REPEATING
 
 __all__ = ["ClipInfo", "clip_info", "single_captions", "mixture_captions", "NUMBER_WORDS", "count_word"]
 
@@ -40,15 +40,16 @@ class ClipInfo:
 
 def clip_info(event: str, family: str, attrs: dict[str, Any]) -> ClipInfo:
     """Phrases and tags of a clip from its label-table event or its render description."""
-    if "clauses" in attrs:  # rendered: the spec wrote its own phrases
+    flow = {"continuing": bool(attrs.get("continuing", event in CONTINUING)), "repeating": event in REPEATING}
+    if "clauses" in attrs:  # rendered or synthesised: the spec or recipe wrote its own phrases
         tags = tuple(dict.fromkeys([family, *attrs["tags"]]))
         speaker = attrs.get("spec", {}).get("gender", "")
         return ClipInfo(event, family, tuple(attrs["clauses"]), tuple(attrs["nouns"]), tags, speaker,
-                        {"single_clauses": list(attrs.get("single_clauses", []))})
+                        {"single_clauses": list(attrs.get("single_clauses", [])), **flow})
     ev = EVENTS[event]
     tags = tuple(dict.fromkeys([family, ev.name.replace("_", " "), *ev.tags]))
     if family != "speech":
-        return ClipInfo(event, family, ev.clauses, ev.nouns, tags)
+        return ClipInfo(event, family, ev.clauses, ev.nouns, tags, extra=flow)
     who = attrs.get("speaker", "person")
     lang, text, style = attrs.get("language", ""), attrs.get("text", ""), attrs.get("style", "")
     subj = {"man": "a man", "woman": "a woman", "cartoon": "a cartoonish voice"}.get(who, "someone")
@@ -83,30 +84,49 @@ def _level_word(level_db: float) -> str:
     return "loud" if level_db > -14.0 else ""
 
 
+# Ways to frame a noun phrase that stay true of any clip of it (the clip holds that sound and nothing else).
+_FRAMES = ("the sound of {}", "{}", "a recording of {}", "you can hear {}", "{} can be heard", "audio of {}")
+# Said of a sound that goes on (issue 20, item 4): only for classes that go on, and only of clips >= 4 s.
+_GOES_ON_CLAUSE = ("{} steadily", "{} continuously", "{} without stopping", "{} on and on")
+_GOES_ON_NOUN = ("the constant sound of {}", "{}, going on and on", "{}, on and on", "{} the whole time")
+
+
 def single_captions(info: ClipInfo, duration: float, level_db: float, rng: np.random.Generator) -> list[str]:
-    """3-5 distinct captions for a single clip, true to its label, length and level."""
-    c = list(info.clauses)
-    n = list(info.nouns)
-    out = [*info.extra.get("single_clauses", [])[:1], c[0], f"the sound of {n[0]}"]
-    if len(c) > 1:
-        out.append(c[1])
-    out.append(n[int(rng.integers(len(n)))])
+    """3-5 distinct captions for a single clip, true to its label, length and level.
+
+    The captions vary in form: full clauses ("a car engine idles"), noun phrases in several framings
+    ("you can hear an idling car engine"), and, for sounds that go on (``info.extra["continuing"]``), words
+    that say so ("rain falls steadily"). A sound that goes on is never called "brief"; a one-shot clip
+    under 1 s is."""
+    c, n = list(info.clauses), list(info.nouns)
+    goes_on = bool(info.extra.get("continuing"))
+    pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
+    first = [*info.extra.get("single_clauses", [])[:1]]
+    pool = list(c) + [pick(_FRAMES).format(x) for x in n]
+    order = rng.permutation(len(pool))
+    out = first + [pool[i] for i in order]
     lw, vw = _length_word(duration), _level_word(level_db)
-    if lw == "short":
-        out.append(f"{c[int(rng.integers(len(c)))]} briefly")
-    elif lw == "long":
-        out.append(f"{c[int(rng.integers(len(c)))]} for a long time")
+    extra = []
+    if goes_on and duration >= 4.0:
+        extra.append(pick(_GOES_ON_CLAUSE).format(pick(c)) if rng.random() < 0.5 else pick(_GOES_ON_NOUN).format(pick(n)))
+    elif lw == "short" and not goes_on:
+        extra.append(f"{pick(c)} briefly")
+    elif lw == "long" and not goes_on:
+        extra.append(f"{pick(c)} for a long time")
     if vw == "faint":
-        out.append(f"a faint sound of {n[0]} in the distance")
+        extra.append(f"a faint sound of {n[0]} in the distance")
     elif vw == "loud":
-        out.append(f"{n[0]}, loud and close")
+        extra.append(f"{n[0]}, loud and close")
     out = list(dict.fromkeys(x.strip() for x in out))
-    if len(out) < 3:
-        out.append(f"a recording of {n[-1]}")
-    if len(out) > 5:
-        keep = [out[0]] + [out[i] for i in sorted(rng.choice(np.arange(1, len(out)), 4, replace=False))]
-        out = keep
-    return out
+    keep = out[: max(1, 5 - len(extra))] + extra  # the clip-specific words always make it in
+    keep = list(dict.fromkeys(keep))
+    if len(keep) < 3:
+        keep += [x for x in (f"a recording of {n[-1]}", f"the sound of {n[0]}", c[0]) if x not in keep]
+    return keep[:5]
+
+
+def _pick(rng: np.random.Generator, xs: tuple[str, ...]) -> str:
+    return xs[int(rng.integers(len(xs)))]
 
 
 # the words of the loudness relations: (adverb, adjective, "first ..." adverb, comparative)
@@ -152,6 +172,15 @@ def mixture_captions(relation: str, infos: list[ClipInfo], k: int, rng: np.rando
         a, b = (_LOUDNESS[w] for w in relation.split("_")[:2])
         caps = [f"{cl(0)} {a[0]}, then {b[0]}", f"{nn(0)}, first {a[1]} and then {b[1]}",
                 f"{cl(0)} {a[2]}, then again much {b[3]}"]
+    elif relation == "continuous":  # a sound that goes on, filling the clip (never "once" or "briefly")
+        caps = [f"{cl(0)} {_pick(rng, ('steadily', 'continuously', 'without stopping', 'on and on'))}",
+                f"{_pick(rng, ('the constant sound of', 'the continuous sound of', 'a long stretch of'))} {nn(0)}",
+                f"{cl(0)} the whole time", f"{nn(0)}, continuing throughout"]
+    elif relation == "repeated":  # one short sound many times (>= 6: fewer are counted by k_times)
+        adv = ["again and again", "over and over", "repeatedly"]
+        first = adv.pop(int(rng.integers(3)))
+        caps = [f"{cl(0)} {first}", f"{nn(0)}, over and over", f"{cl(0)} {adv[int(rng.integers(2))]}",
+                f"{nn(0)}, again and again"]
     else:
         raise ValueError(f"unknown mixture relation {relation!r}")
     return list(dict.fromkeys(caps))

@@ -13,13 +13,18 @@ RENDER_COUNTS = (("note", 1500), ("melody", 1500), ("chord", 1000), ("drums", 10
                  ("speech", 2500))
 
 
-def default_sources(names: list[str] | None, seed: int) -> list:
-    """The default sources (Debian packages and renders), or the named subset."""
+SYNTH_PER_CLASS = 24  # clips per synthesis recipe (>= 20 distinct clips per class, issue 20 item 6)
+
+
+def default_sources(names: list[str] | None, seed: int, synth_per_class: int = SYNTH_PER_CLASS) -> list:
+    """The default sources (Debian packages, renders and synthesis recipes), or the named subset."""
     from vividsound.data.render import RenderSource
     from vividsound.data.sources import DEFAULT_SOURCES
+    from vividsound.data.synth import SynthSource
 
     table = dict(DEFAULT_SOURCES)
     table["rendered"] = RenderSource(seed=seed, counts=RENDER_COUNTS)
+    table["synth"] = SynthSource(seed=seed, per_class=synth_per_class)
     if not names:
         return list(table.values())
     unknown = [n for n in names if n not in table]
@@ -39,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--max-items", type=int, default=0, help="quick build: clips per source and mixtures per split")
     b.add_argument("--train-mixtures", type=int, default=46000)
     b.add_argument("--eval-mixtures", type=int, default=1500)
+    b.add_argument("--synth-per-class", type=int, default=SYNTH_PER_CLASS,
+                   help="clips per procedural synthesis recipe (source 'synth')")
     b.add_argument("--no-progress", action="store_true")
     i = sub.add_parser("import", help="convert AudioCaps / Clotho / MACS / a folder into a manifest")
     i.add_argument("--format", required=True, choices=["audiocaps", "clotho", "macs", "folder"])
@@ -64,10 +71,12 @@ def run(args: argparse.Namespace) -> int:
 
         if args.workers < 1:
             raise InputError(f"--workers must be >= 1, got {args.workers}")
+        if args.synth_per_class < 0:
+            raise InputError(f"--synth-per-class must be >= 0, got {args.synth_per_class}")
         cfg = BuildConfig(out=args.out, cache=args.cache, seed=args.seed, workers=args.workers,
                           max_items=args.max_items, train_mixtures=args.train_mixtures,
                           eval_mixtures=args.eval_mixtures, progress=not args.no_progress)
-        summary = build_corpus(cfg, default_sources(args.sources, args.seed))
+        summary = build_corpus(cfg, default_sources(args.sources, args.seed, args.synth_per_class))
         print(f"corpus: {summary['counts']} items, {summary['hours']} hours, in {Path(args.out)}")
         return 0
     if args.action == "import":

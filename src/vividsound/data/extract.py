@@ -7,6 +7,7 @@ result, never as an exception: the builder lists them in its report.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -20,13 +21,26 @@ from vividsound.checkpoint import atomic_write_text
 from vividsound.data.sources import RawClip, read_clip_bytes
 from vividsound.errors import VividsoundError
 
-__all__ = ["clip_stem", "extract_clip", "level_db", "decode"]
+__all__ = ["clip_stem", "extract_clip", "level_db", "decode", "reserved_hashes", "RESERVED_REASON"]
 
 SR = 22050
 MAX_SECONDS = 10.0
 MIN_SECONDS = 0.05
 MAX_PIECES = 6  # long files (music, ambiences) give at most this many 10 s pieces
+# Files whose bytes are those of a sound in a source reserved for independent evaluation (other packages
+# sometimes copy them verbatim) are skipped with this reason; the list ships with the package.
+RESERVED_REASON = "reserved: its bytes match a file of a source reserved for independent evaluation"
+_RESERVED_FILE = Path(__file__).with_name("reserved-sha256.txt")
 
+
+def reserved_hashes(path: Path | None = None) -> frozenset[str]:
+    """The sha256 digests (hex) of every audio file of the reserved evaluation sources."""
+    p = path or _RESERVED_FILE
+    lines = p.read_text(encoding="ascii").split()
+    return frozenset(x.strip().lower() for x in lines if len(x.strip()) == 64)
+
+
+_RESERVED: frozenset[str] | None = None
 
 
 def clip_stem(clip: RawClip) -> str:
@@ -90,13 +104,25 @@ def extract_clip(clip: RawClip, out: str, cache: str) -> tuple[str, Any]:
     done = Path(out) / "clips" / (stem + ".json")
     if done.exists():
         return "ok", json.loads(done.read_text(encoding="utf-8"))
+    global _RESERVED
+    digest = ""
     try:
         if clip.loc[0] == "render":
             from vividsound.data.render import render
 
             wav = render(json.loads(clip.loc[1]), Path(cache))
+        elif clip.loc[0] == "synth":
+            from vividsound.data.synth import synthesise
+
+            wav = synthesise(json.loads(clip.loc[1]))
         else:
-            wav = decode(read_clip_bytes(clip.loc), f"{clip.source}:{clip.key}")
+            data = read_clip_bytes(clip.loc)
+            if _RESERVED is None:
+                _RESERVED = reserved_hashes()
+            digest = hashlib.sha256(data).hexdigest()
+            if digest in _RESERVED:
+                return "skip", RESERVED_REASON
+            wav = decode(data, f"{clip.source}:{clip.key}")
     except VividsoundError as e:
         return "skip", str(e)
     wav = _trim(wav)
@@ -120,6 +146,7 @@ def extract_clip(clip: RawClip, out: str, cache: str) -> tuple[str, Any]:
         if not path.exists():
             save_audio(path, seg, SR)
         records.append({"stem": stem, "audio": f"clips/{clip.source}/{name}", "duration": round(seg.size / SR, 4),
-                        "level_db": round(level_db(seg), 2), "piece": i, "of": n_pieces})
+                        "level_db": round(level_db(seg), 2), "piece": i, "of": n_pieces,
+                        **({"sha256": digest} if digest else {})})
     _write_json(done, records)
     return "ok", records

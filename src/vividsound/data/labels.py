@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["Event", "EVENTS", "FAMILIES", "label_for", "event"]
+__all__ = ["Event", "EVENTS", "FAMILIES", "label_for", "event", "CONTINUING", "REPEATING"]
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,39 @@ _EVENT_LIST = [
     _e("synth", "electronic", "an electronic tone sounds", "an electronic tone", "synth"),
     _e("ambience", "ambience", "an outdoor ambience hums", "outdoor ambience"),
     _e("speech", "speech", "someone speaks", "someone speaking|speech", "voice"),
+    # added with ufoai-sound, megaglest-data, openarena-data, warzone2100-data (several are also synth recipes,
+    # so recorded and synthesised clips of one class share its name)
+    _e("footsteps_tile", "footsteps", "someone walks on a tiled floor|footsteps click across tiles",
+       "footsteps on tiles|steps on a tiled floor", "footsteps"),
+    _e("footsteps_metal", "footsteps", "someone walks on a metal floor|boots clank on metal",
+       "footsteps on metal|boots clanking on a metal floor", "footsteps,metal"),
+    _e("footsteps_carpet", "footsteps", "someone walks softly on carpet", "muffled footsteps on carpet", "footsteps"),
+    _e("footsteps_water", "footsteps", "someone wades through shallow water|feet splash through a puddle",
+       "footsteps splashing through water|wading through water", "footsteps,water"),
+    _e("truck_idle", "vehicles", "a diesel engine idles|a heavy diesel engine rumbles at idle",
+       "an idling diesel engine|a rumbling diesel motor", "engine,truck"),
+    _e("steam_hiss", "machines", "steam hisses from a valve|a pipe vents steam", "hissing steam|a steam vent", "hiss,steam"),
+    _e("electric_spark", "machines", "electricity sparks and crackles|a live wire sparks",
+       "crackling electric sparks|sparking electricity", "electronic"),
+    _e("electric_hum", "machines", "electrical equipment hums|a transformer buzzes", "an electrical hum|mains hum",
+       "electronic,hum"),
+    _e("electric_fan", "domestic", "a fan whirs|a big fan turns and hums", "a whirring fan|a spinning fan", "machine,fan"),
+    _e("tv_static", "signals", "a television hisses with static", "TV static|white noise from a TV", "electronic"),
+    _e("door_creak", "domestic", "a door creaks|old hinges creak", "a creaking door|the creak of hinges", "door,creak"),
+    _e("glass_breaking", "impacts", "glass shatters|a window smashes|a pane of glass breaks",
+       "breaking glass|shattering glass", "glass,impact"),
+    _e("wood_breaking", "impacts", "wood splinters and breaks|a wooden crate smashes",
+       "splintering wood|a wooden box breaking", "wood,impact"),
+    _e("fountain", "water", "a fountain splashes", "a splashing fountain", "water"),
+    _e("forest_day", "ambience", "birds sing in a forest on a calm day|a forest is alive with birdsong",
+       "a forest in the daytime|birdsong in the woods", "bird,forest"),
+    _e("night_ambience", "ambience", "crickets and night creatures call in the dark|a quiet night hums with insects",
+       "a night-time countryside ambience|the sounds of a warm night", "insect,night"),
+    _e("hawk", "animal", "a hawk screeches overhead|a bird of prey cries", "a screeching hawk|the cry of a hawk", "bird"),
+    _e("gun_reload", "weapons", "someone reloads a gun|a magazine clicks into a gun", "a gun being reloaded", "gun,click"),
+    _e("welding", "tools", "someone welds metal with a crackling arc|a welder sizzles", "arc welding|a welding torch",
+       "metal,machine"),
+    _e("cannon", "weapons", "a cannon fires|a heavy gun booms", "a cannon shot|the boom of a cannon", "gun"),
 ]
 EVENTS: dict[str, Event] = {ev.name: ev for ev in _EVENT_LIST}
 
@@ -178,6 +211,18 @@ for _name in _INSTRUMENTS:
                           (f"{_art} {_label} playing", f"{_art} {_label}"), ("music", "instrument"))
 
 FAMILIES = sorted({ev.family for ev in EVENTS.values()})
+
+# Sounds that go on: a clip of one of these can be looped to fill a 5-10 s request, and its captions never
+# say "briefly" (issue 20, item 4). Synth recipes declare the same with ``continuing=True``.
+CONTINUING = frozenset(
+    "river river_fast waterfall waves rain wind wind_leaves storm fire ambience crickets bee mosquito factory machine "
+    "mill vacuum washing_machine helicopter plane applause forest_day night_ambience frog birds electric_hum "
+    "electric_fan fountain truck_idle tv_static steam_hiss clock heartbeat bubbles".split())
+# One-shot sounds that people ask to hear "again and again" (a dog barking, a phone ringing, knocking).
+REPEATING = frozenset(
+    "dog cat cow sheep goat pig horse chicken rooster duck goose owl crow birds peacock elephant lion tiger bear "
+    "wolf camel donkey frog monkey deer seal hawk knock bell beep horn telephone hammer chopping pickaxe whistle "
+    "cowbell clap camera drip glass metal_hit wood_hit".split())
 
 # (source or "*", regex on the lower-cased path, event name or None to skip).
 # Source rules come first; the keyword rules at the end apply to every source.
@@ -254,6 +299,62 @@ _RULES: list[tuple[str, str, str | None]] = [
     ("gcompris-qt-data", r"icy_walk", "footsteps_snow"),
     ("gcompris-qt-data", r"water_fill", "splash"),
     ("gcompris-qt-data", r"realrainbow", "magic"),
+    # ufoai-sound: paths "sound/<folder>/<name>.ogg"
+    ("ufoai-sound", r"^sound/footsteps/wood", "footsteps_wood"), ("ufoai-sound", r"^sound/footsteps/grass", "footsteps_grass"),
+    ("ufoai-sound", r"^sound/footsteps/gravel", "footsteps_gravel"), ("ufoai-sound", r"^sound/footsteps/sand", "footsteps_sand"),
+    ("ufoai-sound", r"^sound/footsteps/snow", "footsteps_snow"), ("ufoai-sound", r"^sound/footsteps/stone", "footsteps_rock"),
+    ("ufoai-sound", r"^sound/footsteps/(tile|linoleum)", "footsteps_tile"),
+    ("ufoai-sound", r"^sound/footsteps/metal", "footsteps_metal"), ("ufoai-sound", r"^sound/footsteps/carpet", "footsteps_carpet"),
+    ("ufoai-sound", r"^sound/footsteps/dirt", "footsteps"), ("ufoai-sound", r"^sound/footsteps/(splash|water_)", "footsteps_water"),
+    ("ufoai-sound", r"^sound/ambience/(fire|smallfire|firesoft)", "fire"), ("ufoai-sound", r"^sound/ambience/thunder", "thunder"),
+    ("ufoai-sound", r"^sound/ambience/waterfontain", "fountain"), ("ufoai-sound", r"^sound/ambience/cricket", "crickets"),
+    ("ufoai-sound", r"^sound/ambience/arcticwind", "wind"), ("ufoai-sound", r"^sound/ambience/steam", "steam_hiss"),
+    ("ufoai-sound", r"^sound/ambience/sparks", "electric_spark"), ("ufoai-sound", r"^sound/ambience/tv_static", "tv_static"),
+    ("ufoai-sound", r"^sound/ambience/hum", "electric_hum"), ("ufoai-sound", r"^sound/ambience/(machine1|minepump)", "machine"),
+    ("ufoai-sound", r"^sound/doors/creak", "door_creak"), ("ufoai-sound", r"^sound/doors/", "door"),
+    ("ufoai-sound", r"^sound/misc/breakglass", "glass_breaking"), ("ufoai-sound", r"^sound/misc/breakwood", "wood_breaking"),
+    ("ufoai-sound", r"^sound/misc/breakmetal", "crash"), ("ufoai-sound", r"^sound/misc/breakelectric", "electric_spark"),
+    ("ufoai-sound", r"^sound/impact/water", "splash"),
+    ("ufoai-sound", r"^sound/weapons/bullet-(pistol|rifle|sniper|shotgun|smg)", "gunshot"),
+    ("ufoai-sound", r"^sound/weapons/explosion-(grenade|rocket)|^sound/weapons/explosion\.", "explosion"),
+    ("ufoai-sound", r"^sound/weapons/reload-(pistol|rifle|shotgun|smg|sniper)", "gun_reload"),
+    ("ufoai-sound", r"^sound/weapons/melee-swoosh", "whoosh"),
+    ("ufoai-sound", r"^sound/civilians/.*scream", "scream"), ("ufoai-sound", r"^sound/civilians/", "groan"),
+    ("ufoai-sound", r"^sound/ugv/diesel-(idle|move)", "truck_idle"),
+    ("ufoai-sound", r".", None),
+    # megaglest-data: paths relative to usr/share/games/megaglest
+    ("megaglest-data", r"^data/core/water_sounds/", "splash"),
+    ("megaglest-data", r"^tilesets/.*/sounds/rain", "rain"), ("megaglest-data", r"^tilesets/.*/sounds/(night|nightime)", "night_ambience"),
+    ("megaglest-data", r"^tilesets/.*/sounds/(day|sunny_day|desertday|good_morning)", "forest_day"),
+    ("megaglest-data", r"^tilesets/.*/sounds/wind", "wind"), ("megaglest-data", r"^tilesets/.*/sounds/owl", "owl"),
+    ("megaglest-data", r"^tilesets/.*/sounds/rooster", "rooster"), ("megaglest-data", r"^tilesets/.*/sounds/chicken", "chicken"),
+    ("megaglest-data", r"^tilesets/.*/sounds/wolf", "wolf"), ("megaglest-data", r"^tilesets/.*/sounds/hawk", "hawk"),
+    ("megaglest-data", r"^tilesets/.*/sounds/.*cow", "cow"),
+    ("megaglest-data", r"commondata/sounds/cow_", "cow"), ("megaglest-data", r"commondata/sounds/pig_", "pig"),
+    ("megaglest-data", r"commondata/sounds/anvil", "smithing"), ("megaglest-data", r"commondata/sounds/arrow_hit", "arrow_hit"),
+    ("megaglest-data", r"commondata/sounds/horseman_walk", "horse_gallop"),
+    ("megaglest-data", r"/units/[a-z_]*/sounds/sheep", "sheep"),
+    ("megaglest-data", r"/units/(swordman|swordman_berserk)/sounds/swordman_attack", "sword"),
+    ("megaglest-data", r".", None),
+    # openarena-data: paths "sound/..."
+    ("openarena-data", r"^sound/player/footsteps/(step|boot)", "footsteps"),
+    ("openarena-data", r"^sound/player/footsteps/(clank|mech)", "footsteps_metal"),
+    ("openarena-data", r"^sound/player/footsteps/splash", "footsteps_water"),
+    ("openarena-data", r"^sound/world/fire", "fire"), ("openarena-data", r"^sound/world/(wind|demonwind|painwind)", "wind"),
+    ("openarena-data", r"^sound/world/waterfall", "waterfall"), ("openarena-data", r"^sound/world/fan", "electric_fan"),
+    ("openarena-data", r"^sound/world/drops", "drip"), ("openarena-data", r"^sound/world/neonhum", "electric_hum"),
+    ("openarena-data", r"^sound/world/(machinerydrone|tim_machine|tim_pump)", "machine"),
+    ("openarena-data", r"^sound/world/(electro|curnt)", "electric_spark"),
+    ("openarena-data", r"^sound/weapons/(machinegun|shotgun)/", "gunshot"),
+    ("openarena-data", r".", None),
+    # warzone2100-data: paths "audio/sfx/..."
+    ("warzone2100-data", r"explons/(lrgexpl|smlexpl|atnkexpl|mpodexpl)", "explosion"),
+    ("warzone2100-data", r"explons/bldfall", "collapse"), ("warzone2100-data", r"weapons/(mgbar|mgheavy|asltmg|mgtower)", "gunshot"),
+    ("warzone2100-data", r"weapons/(smlcan|medcan|lrgcan|hivelcan|rapdcan)", "cannon"),
+    ("warzone2100-data", r"weapons/weld", "welding"), ("warzone2100-data", r"weapons/splash", "splash"),
+    ("warzone2100-data", r"building/(oilpump|powerhum)", "machine"), ("warzone2100-data", r"building/steam", "steam_hiss"),
+    ("warzone2100-data", r"misc/scream", "scream"),
+    ("warzone2100-data", r".", None),
     ("hydrogen-drumkits", r"kick|bass ?drum|bd[_ ]|bassdrum|/bd", "drum_kick"),
     ("hydrogen-drumkits", r"snare|/sn[_ ]|rim|stick", "drum_snare"),
     ("hydrogen-drumkits", r"h(i|)-?h(at)?|hh|hat", "hihat"),

@@ -14,13 +14,16 @@ import numpy as np
 
 from vividsound.data.captions import ClipInfo, mixture_captions
 
-__all__ = ["RELATIONS", "Pool", "Bucket", "draw_recipe", "render_mixture", "TARGET_DB"]
+__all__ = ["RELATIONS", "Pool", "Bucket", "draw_recipe", "render_mixture", "loop_fill", "TARGET_DB", "FILL_SECONDS"]
 
 SR = 22050
 MAX_SECONDS = 10.0
 TARGET_DB = -20.0  # active RMS level an event at gain 0 dB is normalised to
 RELATIONS = ("background", "then", "then_and", "k_times", "over_music", "speech_then", "quiet_loud",
-             "loud_quiet", "quiet_loud_same", "loud_quiet_same")
+             "loud_quiet", "quiet_loud_same", "loud_quiet_same", "continuous", "repeated")
+# "continuous" and "repeated" items fill FILL_SECONDS: sounds that go on, shown going on (issue 20, item 4)
+FILL_SECONDS = (5.0, 10.0)
+LOOP_FADE = 0.25  # seconds of crossfade between copies of a looped clip
 # the level of the quiet event of the loudness relations, relative to the loud one
 QUIET_DB = -18.0
 
@@ -40,13 +43,18 @@ class Pool:
                              and c["duration"] >= 3.0 or c["info"].event == "drum_pattern"])
         speech = [c for c in self.clips if fam(c) == "speech" and c["info"].speaker in ("man", "woman")]
         self.speech = Bucket(speech or [c for c in self.clips if fam(c) == "speech"])
+        # a clip that goes on and is long enough to loop without a stutter; a short one-shot of a class
+        # people ask to hear "again and again"
+        self.cont = Bucket([c for c in self.clips if c["info"].extra.get("continuing") and c["duration"] >= 1.0
+                            and fam(c) not in ("speech", "music")])
+        self.rep = Bucket([c for c in fg if c["info"].extra.get("repeating") and 0.1 <= c["duration"] <= 2.0])
 
     def usable(self, relation: str) -> bool:
         need = {"background": (self.events, self.bg), "then": (self.events, self.events),
                 "then_and": (self.events,), "k_times": (self.short,), "over_music": (self.events, self.music),
                 "speech_then": (self.speech, self.events), "quiet_loud": (self.events, self.events),
                 "loud_quiet": (self.events, self.events), "quiet_loud_same": (self.events,),
-                "loud_quiet_same": (self.events,)}[relation]
+                "loud_quiet_same": (self.events,), "continuous": (self.cont,), "repeated": (self.rep,)}[relation]
         return all(len(x) > 0 for x in need)
 
 
@@ -72,7 +80,7 @@ def _pick(rng: np.random.Generator, pool: list[dict[str, Any]], avoid: set[str] 
 
 
 def _ev(c: dict[str, Any], onset: float, length: float, gain_db: float, role: str) -> dict[str, Any]:
-    if role != "background":  # a background bed is looped to fill the mixture
+    if role not in ("background", "loop"):  # a background bed or a loop is repeated to fill its length
         length = min(length, c["duration"])
     return {"clip": c["audio"], "src": c["stem"], "label": c["info"].event, "onset": round(onset, 3),
             "duration": round(length, 3), "gain_db": round(gain_db, 2), "clip_level_db": c["level_db"],
@@ -159,6 +167,23 @@ def _draw(pool: Pool, relation: str, rng: np.random.Generator,
         t0 = float(rng.uniform(0.3, max(0.31, total - la - 0.2)))
         events = [_ev(a, t0, la, 0.0, "foreground"), _ev(b, 0.0, total, -12.0, "background")]
         infos = [a["info"], b["info"]]
+    elif relation == "continuous":  # one sound that goes on, looped with crossfades to fill 5-10 s
+        a = _pick(rng, pool.cont)
+        total = float(rng.uniform(*FILL_SECONDS))
+        events = [_ev(a, 0.0, total, 0.0, "loop")]
+        infos = [a["info"]]
+    elif relation == "repeated":  # one short sound again and again, at uneven gaps, across 5-10 s
+        a = _pick(rng, pool.rep)
+        total = float(rng.uniform(*FILL_SECONDS))
+        t = float(rng.uniform(0.05, 0.4))
+        i = 0
+        while t + a["duration"] <= total - 0.1:
+            events.append(_ev(a, t, a["duration"], float(rng.uniform(-3, 0)), f"repeat{i + 1}"))
+            t += a["duration"] + float(rng.uniform(0.15, 1.2))
+            i += 1
+        if i < 6:  # fewer is a countable "k times", which k_times captions with its number
+            return None
+        infos = [a["info"]]
     elif relation == "speech_then":
         s = _pick(rng, pool.speech)
         a = _pick(rng, pool.events)
@@ -171,8 +196,13 @@ def _draw(pool: Pool, relation: str, rng: np.random.Generator,
         return None  # too long to place truthfully; the caller draws again
     captions = mixture_captions(relation, infos, k, rng)
     tags = sorted({t for i in infos for t in i.tags})
-    return {"relation": relation, "k": k, "events": events, "captions": captions, "tags": tags,
-            "duration": round(min(MAX_SECONDS, end + float(rng.uniform(0.2, 0.6))), 3)}
+    tail = 0.0 if relation == "continuous" else float(rng.uniform(0.2, 0.6))  # a loop runs to the very end
+    rec = {"relation": relation, "k": k, "events": events, "captions": captions, "tags": tags,
+           "duration": round(min(MAX_SECONDS, end + tail), 3)}
+    if relation == "repeated":  # the sound again and again over a quiet room tone, never digital silence
+        rec["duration"] = round(min(MAX_SECONDS, max(end, total)), 3)
+        rec["room_db"] = round(float(rng.uniform(-48, -40)), 2)
+    return rec
 
 
 def render_mixture(recipe: dict[str, Any], load: Any) -> tuple[np.ndarray, float]:
@@ -188,16 +218,64 @@ def render_mixture(recipe: dict[str, Any], load: Any) -> tuple[np.ndarray, float
         seg = wav[: int(e["duration"] * SR)]
         if e["role"] == "background" and seg.size < n:  # loop a background bed under the whole mixture
             seg = np.tile(seg, int(np.ceil(n / max(1, seg.size))))[:n]
+        elif e["role"] == "loop":  # a sound that goes on: copies joined by equal-power crossfades
+            seg = loop_fill(wav, int(e["duration"] * SR))
         gain = 10 ** ((TARGET_DB + e["gain_db"] - e["clip_level_db"]) / 20)
         start = int(e["onset"] * SR)
         seg = seg[: max(0, n - start)] * gain
-        fade = min(256, seg.size // 4)
+        fade = min(256, seg.size // 4) if e["role"] != "loop" else 0  # a loop runs to the end, no fade-out
         if fade > 0:
             seg[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
         out[start:start + seg.size] += seg
+    if "room_db" in recipe:  # a quiet room tone under the whole item (seeded by the recipe, so reproducible)
+        import zlib
+
+        seed = zlib.crc32(repr(sorted((e["clip"], e["onset"]) for e in recipe["events"])).encode())
+        bed = np.cumsum(np.random.default_rng(seed).standard_normal(n)).astype(np.float32)
+        bed -= np.convolve(bed, np.ones(64, dtype=np.float32) / 64, mode="same")  # brown-ish, no DC drift
+        out += bed * (10 ** (recipe["room_db"] / 20) / (np.sqrt(np.mean(bed ** 2)) + 1e-12))
     peak = float(np.abs(out).max())
     mix_gain_db = 0.0
     if peak > 0.99:
         out *= 0.99 / peak
         mix_gain_db = float(20 * np.log10(0.99 / peak))
     return out, round(mix_gain_db, 2)
+
+
+def _steady_part(wav: np.ndarray, frame: int = 512, below_db: float = 12.0) -> np.ndarray:
+    """``wav`` without a fade-in or fade-out: from the first to the last frame within ``below_db`` of the
+    median frame level (so that joined copies do not dip at every join)."""
+    k = wav.size // frame
+    if k < 8:
+        return wav
+    rms = np.sqrt((wav[: k * frame].astype(np.float64).reshape(k, frame) ** 2).mean(axis=1) + 1e-12)
+    ok = np.flatnonzero(20 * np.log10(rms / np.median(rms)) > -below_db)
+    a, b = ok[0] * frame, (ok[-1] + 1) * frame
+    return wav[a:b] if b - a >= wav.size // 2 else wav
+
+
+def loop_fill(wav: np.ndarray, n: int, fade_s: float = LOOP_FADE) -> np.ndarray:
+    """``wav`` repeated to ``n`` samples, each join an equal-power crossfade (no click, no gap).
+
+    Args:
+        wav: (m,) a clip of a sound that goes on.
+        n: output length in samples.
+    """
+    if wav.size >= n:
+        return wav[:n].copy()
+    wav = _steady_part(wav)
+    f = int(min(fade_s * SR, wav.size // 4))
+    out = np.zeros(n + wav.size, dtype=np.float32)
+    fade_in = np.sin(np.linspace(0, np.pi / 2, f, dtype=np.float32)) if f > 0 else np.zeros(0, np.float32)
+    fade_out = np.cos(np.linspace(0, np.pi / 2, f, dtype=np.float32)) if f > 0 else np.zeros(0, np.float32)
+    pos, first = 0, True
+    while pos < n:
+        seg = wav.astype(np.float32).copy()
+        if f > 0:
+            if not first:
+                seg[:f] *= fade_in
+            seg[-f:] *= fade_out
+        out[pos:pos + seg.size] += seg
+        pos += wav.size - f
+        first = False
+    return out[:n]
