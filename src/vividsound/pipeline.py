@@ -474,20 +474,7 @@ class TextToSound(EditingMixin):
                   progress: bool | Callable[[int, int], None], *, vocode: bool) -> AudioOutput:
         columns = self.columns_for(s["duration"])
         n_samples = round(s["duration"] * self.mel_config.sample_rate)
-        total = len(rows) * columns * self.gpt.config.rows
-        bar, done = None, [0]
-        if progress is True:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total, unit="tok", desc="generating", leave=False)
-
-        def tick(n: int) -> None:
-            done[0] += n
-            if bar is not None:
-                bar.update(n)
-            elif callable(progress):
-                progress(done[0], total)
-
+        tick, close = self._ticker(len(rows) * columns * self.gpt.config.rows, progress)
         codes, mels, wavs = [], [], []
         try:
             for i in range(0, len(rows), batch_size):
@@ -497,11 +484,9 @@ class TextToSound(EditingMixin):
                 mels.append(mel.cpu())
                 wavs.append(wav.cpu())
         finally:
-            if bar is not None:
-                bar.close()
+            close()
         _check_finite(wavs if vocode else mels, self.name)
-        settings = {**s, "model": self.name, "vocoder": type(self.vocoder).__name__ if vocode else None,
-                    "vividsound": __version__, **({"quantize": self.quantize} if self.quantize else {})}
+        settings = {**self._settings(s), "vocoder": type(self.vocoder).__name__ if vocode else None}
         return AudioOutput(torch.cat(wavs), self.mel_config.sample_rate, torch.cat(codes), torch.cat(mels),
                            rows, seeds, settings)
 
