@@ -43,6 +43,8 @@ def test_continue_inpaint_vary_write_audio_with_metadata(tiny_model_dir, clip_fi
     (["continue", "{empty}", "x", "--duration", "2"], "IN:"),
     (["continue", "{missing}", "x", "--duration", "2"], "not found"),
     (["vary", "{clip}", "--strength", "2"], "strength"),
+    (["vary", "{clip}", "--threads", "0"], "threads is 0"),
+    (["continue", "{clip}", "x", "--duration", "2", "--device", "bogus"], "device 'bogus'"),
     (["vary", "{clip}", "--negative-prompt", "rain"], "needs --prompt"),
     (["generate", "a dog", "--negative-prompt", "rain", "--cfg-scale", "0.5"], "cfg_scale"),
     (["generate", "a dog", "--candidates", "3"], "needs a scorer"),

@@ -110,3 +110,22 @@ def test_torchrun_two_cpu_processes_give_the_clips_of_one(tiny_model_dir, tmp_pa
     two, one = _clips(tmp_path / "two"), _clips(tmp_path / "one")
     assert len(one) == 6 and two == one  # byte for byte: same samples and metadata
     assert (tmp_path / "two" / "index.jsonl").read_text() == (tmp_path / "one" / "index.jsonl").read_text()
+
+
+def test_folder_mode_sets_threads_like_single_file_mode(tiny_model_dir, tmp_path):
+    # CPU kernels may split sums by thread, so both modes must run with the same thread count.
+    import torch
+
+    from vividsound.devices import default_threads
+
+    pf = tmp_path / "p.txt"
+    pf.write_text("rain\n")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(default_threads() + 3)
+        assert main(_args(tiny_model_dir, pf, str(tmp_path / "a") + "/", "--num-samples", "1")) == 0
+        assert torch.get_num_threads() == default_threads()
+        assert main(_args(tiny_model_dir, pf, str(tmp_path / "b") + "/", "--num-samples", "1", "--threads", "1")) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

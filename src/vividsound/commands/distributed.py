@@ -186,7 +186,15 @@ def run(args: argparse.Namespace, prompts: list[str], fmt: str) -> int:
     if world.size < 1 or not 0 <= world.rank < world.size:
         raise InputError(f"RANK={world.rank} does not fit WORLD_SIZE={world.size}")
     folder = Path(args.output)
-    device = str(args.device)
+    from vividsound.devices import check_device, set_threads
+
+    device = check_device(args.device)
+    # The same thread count as single-file mode: CPU kernels may split sums by thread, so a different
+    # count could change the rounding and break "the same clips as one file per call".
+    set_threads(args.threads)
+    from vividsound.quantize import check_quantize
+
+    check_quantize("int8" if args.int8 else None, device)
     if device == "cuda" and world.size > 1:
         device = f"cuda:{world.local_rank}"  # one GPU per process
     if args.plot:

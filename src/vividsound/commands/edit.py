@@ -30,9 +30,11 @@ def _common(p: argparse.ArgumentParser, *, prompt: str) -> None:
     p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
     p.add_argument("--num-samples", type=int, default=1, metavar="N", help="results to make")
     p.add_argument("--batch-size", type=int, default=8, metavar="N", help="rows sampled at once")
-    p.add_argument("--vocoder", choices=("hifigan", "melgan", "griffinlim"), help="override the model's vocoder")
+    p.add_argument("--vocoder", choices=("hifigan", "melgan", "griffinlim", "vocos"), help="override the model's vocoder")
     p.add_argument("--format", choices=FORMATS, help="audio format (default: from the output suffix, else wav)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads (default: the CPUs this process may use, at most 8)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -61,7 +63,11 @@ def _run(args: argparse.Namespace, call: Callable[[Any, Path, dict[str, Any]], A
     out = _output_path(args)
     if getattr(args, "candidates", 1) != 1:
         check_candidates(args.candidates)
-    tts = TextToSound.from_pretrained(args.model, device=args.device, vocoder=args.vocoder)
+    from vividsound.devices import check_device, set_threads
+
+    device = check_device(args.device)
+    set_threads(args.threads)
+    tts = TextToSound.from_pretrained(args.model, device=device, vocoder=args.vocoder)
     if getattr(args, "candidates", 1) != 1:
         tts.scorer(args.scorer)
     common = dict(negative_prompt=args.negative_prompt, top_k=args.top_k, top_p=args.top_p,
