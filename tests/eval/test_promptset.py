@@ -217,6 +217,16 @@ class _Gen:
         return SimpleNamespace(waveform=wav, sample_rate=SR, mel=torch.zeros(len(rows), 80, 10))
 
 
+def test_prompt_seed_depends_on_id_and_leaves_room_for_samples():
+    from vividsound.eval.promptset_eval import SEED_SLOTS, prompt_seed
+
+    seeds = {i: prompt_seed(7, f"sound-{i}", 3) for i in range(300)}
+    assert prompt_seed(7, "sound-5", 3) == seeds[5]
+    assert all(7 <= s < 7 + SEED_SLOTS * 3 and (s - 7) % 3 == 0 for s in seeds.values())
+    assert len(set(seeds.values())) > 290  # ids spread over the slots (a rare collision is harmless)
+    assert prompt_seed(8, "sound-5", 3) == seeds[5] + 1
+
+
 @has_aisfx
 def test_evaluate_prompt_set_judges_class_and_length(aisfx, tmp_path):
     from vividsound.eval.promptset import PromptItem, active_embedding
@@ -255,6 +265,9 @@ def test_evaluate_prompt_set_judges_class_and_length(aisfx, tmp_path):
 
     rep2 = evaluate_prompt_set(_NoCalls(), items, bank, aisfx, tmp_path, duration=4.0, seed=3)
     assert [r["rank"] for r in rep2["rows"]] == [r["rank"] for r in rep["rows"]]
+    # a prompt's seed follows its id, not its position: reordered or fewer prompts reuse every cached clip
+    rep3 = evaluate_prompt_set(_NoCalls(), items[::-1][1:], bank, aisfx, tmp_path, duration=4.0, seed=3)
+    assert {r["id"]: r["seed"] for r in rep3["rows"]} == {r["id"]: r["seed"] for r in rep["rows"][:3]}
     # references: leave-one-out scoring of the bank's own clips
     rr = evaluate_prompt_set(None, items, bank, aisfx, tmp_path / "refs", references=True)
     assert rr["summary"]["retrieval"]["hit@1"] == 1.0 and rr["summary"]["continuing"]["clips"] == 0
@@ -297,3 +310,14 @@ def test_evaluate_cli_runs_the_prompt_set_and_its_controls(tmp_path, tiny_model_
     assert refs["system"] == "reference clips" and refs["summary"]["retrieval"]["clips"] == 3
     assert main(["evaluate", "--model", str(tiny_model_dir), "--corpus", str(corpus), "--prompt-set", str(pset),
                  "--prompt-set-bank", "val", "--out", str(tmp_path / "x")]) == 2  # 1 clip per class in val alone
+
+
+def test_prompt_set_seed_that_leaves_no_room_is_refused_before_work(tmp_path, capsys):
+    from vividsound.cli import main
+
+    rc = main(["evaluate", "--prompt-set", "--corpus", str(tmp_path / "none"), "--out", str(tmp_path / "o"),
+               "--model", str(tmp_path / "m"),
+               "--seed", str(2**63 - 10)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "--seed is" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()

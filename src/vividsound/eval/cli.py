@@ -264,6 +264,12 @@ def _run_prompt_set(args: argparse.Namespace) -> int:
         items = items[: args.max_items]
     if args.prompt_set_min_clips < 2:
         raise InputError(f"--prompt-set-min-clips is {args.prompt_set_min_clips}; allowed: >= 2")
+    from vividsound.eval.promptset_eval import SEED_SLOTS
+    from vividsound.pipeline import MAX_SEED
+
+    if not 0 <= args.seed <= MAX_SEED - SEED_SLOTS * args.num_samples:
+        raise InputError(f"--seed is {args.seed}; with --prompt-set allowed: 0..{MAX_SEED - SEED_SLOTS * args.num_samples} "
+                         "(each prompt's seed is --seed plus a slot from its id)")
     duration = 10.0 if args.duration is None else args.duration
     if not 0 < duration <= 60:
         raise InputError(f"--duration is {duration}; allowed: 0 < duration <= 60")

@@ -11,6 +11,7 @@ an interrupted run resumes where it stopped.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -98,6 +99,18 @@ def _markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+SEED_SLOTS = 1_000_000
+
+
+def prompt_seed(seed: int, prompt_id: str, num_samples: int = 1) -> int:
+    """The first seed of prompt ``prompt_id``: ``seed + (sha1(id) mod 10**6) * num_samples``.
+
+    It depends on the prompt's id only, never on its position, so adding, removing or reordering prompts
+    leaves every other prompt's clips (and cache) unchanged. Sample j uses ``prompt_seed(...) + j``."""
+    slot = int.from_bytes(hashlib.sha1(prompt_id.encode("utf-8")).digest()[:8], "big") % SEED_SLOTS
+    return int(seed) + slot * int(num_samples)
+
+
 def evaluate_prompt_set(generator: Any, items: Sequence[PromptItem], bank: ClassBank, aisfx: Any,
                         out_dir: str | Path, *, duration: float = 10.0, seed: int = 0, num_samples: int = 1,
                         sampler: dict[str, Any] | None = None, batch_size: int = 8, references: bool = False,
@@ -113,7 +126,7 @@ def evaluate_prompt_set(generator: Any, items: Sequence[PromptItem], bank: Class
         bank: reference clips and centroids of the judging split.
         aisfx: the loaded aiSFX model (:func:`vividsound.eval.aisfx.load_aisfx`).
         duration: seconds per clip (every prompt the same: the judge, not the prompt, says how long).
-        seed: prompt i, sample j uses seed ``seed + i * num_samples + j``.
+        seed: sample j of a prompt uses :func:`prompt_seed` ``(seed, id, num_samples) + j`` (stable per id).
         sampler: top_k / top_p / temperature / cfg_scale passed to the generator.
         references: score a real reference clip of each prompt's sound instead of generating (leave-one-out
             centroids; level statistics are not computed for references, whose clips are short).
@@ -135,12 +148,12 @@ def evaluate_prompt_set(generator: Any, items: Sequence[PromptItem], bank: Class
         for i, it in enumerate(items):
             cand = [j for lab in it.labels for j in by_label.get(lab, [])]
             if not cand:
-                rows.append(prompt_row(it) | {"seed": seed + i, "rank": None})
+                rows.append(prompt_row(it) | {"seed": prompt_seed(seed, it.id), "rank": None})
                 embs.append(np.zeros(bank.embeddings.shape[1]))
                 cents.append(None)
                 continue
-            j = cand[int(np.random.default_rng(seed + i).integers(len(cand)))]
-            rows.append(prompt_row(it) | {"seed": seed + i, "reference": bank.clip_ids[j]})
+            j = cand[int(np.random.default_rng(prompt_seed(seed, it.id)).integers(len(cand)))]
+            rows.append(prompt_row(it) | {"seed": prompt_seed(seed, it.id), "reference": bank.clip_ids[j]})
             embs.append(bank.embeddings[j])
             cents.append(bank.centroid_without(j) if by_label[bank.clip_labels[j]][1:] else None)
         judged = class_retrieval(bank, np.stack(embs), [it.labels for it in items], centroids=cents)
@@ -153,7 +166,7 @@ def evaluate_prompt_set(generator: Any, items: Sequence[PromptItem], bank: Class
                          top_k=sampler.get("top_k"), top_p=sampler.get("top_p"),
                          temperature=sampler.get("temperature", 1.0), cfg_scale=sampler.get("cfg_scale", 1.0))
         prompts = [it.prompt for it in items]
-        seeds = [seed + i * num_samples for i in range(len(items))]
+        seeds = [prompt_seed(seed, it.id, num_samples) for it in items]
         caches = [out / "cache" / f"{it.id}.npz" for it in items]
         results = generate_items(generator, prompts, [duration] * len(items), seeds, cfg, caches, progress)
         embs, accepted = [], []
