@@ -254,6 +254,8 @@ def test_evaluate_prompt_set_judges_class_and_length(aisfx, tmp_path):
     assert s["retrieval"]["clips"] == 3 and s["retrieval"]["hit@1"] == 1.0
     assert s["retrieval"]["chance@1"] == pytest.approx(1 / 3)
     assert s["continuing"]["clips"] == 2 and s["continuing"]["ends_in_cut"] == 0.5
+    assert (s["continuing"]["dev_clips"], s["continuing"]["dev_ends_in_cut"], s["continuing"]["test_clips"]) == (2, 0.5, 0)
+    assert s["continuing"]["test_silent_share"] is None and s["event"]["test_clips"] == 1
     assert s["unscored_clips"] == 1
     on_disk = json.loads((tmp_path / "report.json").read_text())
     assert on_disk["summary"] == json.loads(json.dumps(s))

@@ -43,7 +43,7 @@ class GPTConfig:
             raise ValueError(f"block_size {self.block_size} must be a multiple of rows {self.rows}")
         for name in ("vocab_size", "block_size", "rows", "cond_dim", "cond_len", "n_layer", "n_head", "n_embd"):
             if getattr(self, name) < 1:
-                raise ValueError(f"GPTConfig.{name} must be >= 1")
+                raise ValueError(f"{type(self).__name__}.{name} must be >= 1")
 
     @property
     def max_columns(self) -> int:

@@ -40,34 +40,12 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn as nn
 
-from vividsound.models.gpt import Block, ConditionalGPT, KVCache
+from vividsound.models.gpt import Block, ConditionalGPT, GPTConfig, KVCache
 
 
 @dataclass(frozen=True)
-class ColumnGPTConfig:
-    vocab_size: int = 1024  # codebook size
-    block_size: int = 270  # most code tokens in one clip (rows x max columns), as the flat GPT's
-    rows: int = 5  # code tokens per time column, all predicted in one step
-    cond_dim: int = 384  # width of the text features
-    cond_len: int = 30  # prefix length: 1 for pooled / none, up to 30 for sequence features
-    n_layer: int = 24
-    n_head: int = 16
-    n_embd: int = 1024
-    dropout: float = 0.0
-    bias: bool = True
-
-    def __post_init__(self) -> None:
-        if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd {self.n_embd} must be divisible by n_head {self.n_head}")
-        if self.block_size % self.rows:
-            raise ValueError(f"block_size {self.block_size} must be a multiple of rows {self.rows}")
-        for name in ("vocab_size", "block_size", "rows", "cond_dim", "cond_len", "n_layer", "n_head", "n_embd"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"ColumnGPTConfig.{name} must be >= 1")
-
-    @property
-    def max_columns(self) -> int:
-        return self.block_size // self.rows
+class ColumnGPTConfig(GPTConfig):
+    """The flat GPT's fields (same meanings and checks); the column model adds the delay pattern's steps."""
 
     def steps(self, columns: int) -> int:
         """Sequential steps for ``columns`` time columns (the delay pattern adds ``rows - 1``)."""
