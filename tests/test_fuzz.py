@@ -23,7 +23,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from vividsound.audio import AudioError  # noqa: E402
 from vividsound.cli import main  # noqa: E402
-from vividsound.errors import CheckpointError, InputError, VividsoundError  # noqa: E402
+from vividsound.errors import InputError, VividsoundError  # noqa: E402
 from vividsound.pipeline import AudioOutput, TextToSound  # noqa: E402
 
 EXAMPLES = int(os.environ.get("VIVIDSOUND_FUZZ_EXAMPLES", "25"))

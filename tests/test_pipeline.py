@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from vividsound.errors import InputError
-from vividsound.pipeline import TextToSound
 
 
 def test_duration_maps_to_exact_samples(tiny_tts):

@@ -27,7 +27,7 @@ import torch
 
 from vividsound import __version__
 from vividsound.editing import (CROSSFADE_S, MAX_CANDIDATES, MAX_TRIES, check_strength, derive_seed, encode_clip,
-                                read_clip, sample_grid, splice, variation_mask)
+                                read_clip, splice, variation_mask)
 from vividsound.errors import InputError
 
 Audio = "str | os.PathLike | np.ndarray | torch.Tensor"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any, Iterator
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from live_helpers import chromium_browser
 from lt_helpers import CAPTIONS, PROMPTS, create_args
 
 
@@ -73,31 +73,7 @@ def lt_dir(lt_made, tmp_path) -> Path:
     return dst
 
 
-CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-
-
-def _chromium() -> str | None:
-    env = os.environ.get("VIVIDSOUND_CHROMIUM")
-    if env:
-        return env if Path(env).is_file() else None
-    for name in CHROMIUM_CANDIDATES:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    exe = _chromium()
-    if exe is None:
-        pytest.skip("no Chromium binary (apt-get install chromium, or set VIVIDSOUND_CHROMIUM)")
-    with sync_api.sync_playwright() as p:
-        # --no-sandbox: CI containers run as root; the autoplay flag lets the script start clips itself.
-        b = p.chromium.launch(executable_path=exe, headless=True,
-                              args=["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"])
-        try:
-            yield b
-        finally:
-            b.close()
+    # the autoplay flag lets the page's script start clips itself
+    yield from chromium_browser(["--autoplay-policy=no-user-gesture-required"])

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from pathlib import Path
 from typing import Any
+
 
 CAPTIONS = ["a dog barks", "rain falls on a roof", "a bell rings", "a car engine idles", "birds sing", "a door slams"]
 PROMPTS = "# three prompts, each naming a corpus item\n@item0\n@item1 water drips on a tin roof\n@item2\n"
@@ -17,40 +15,6 @@ def create_args(out: Path, m1: Path, m2: Path, corpus: Path, prompts: Path, *ext
     return ["listening-test", "create", "--system", f"alpha={m1}", "--system", f"beta={m2}", "--prompts", str(prompts),
             "--per-prompt", "1", "--corpus", str(corpus), "--reference", "--retrieval", "--duration", str(DURATION),
             "--batch-size", "2", "--quiet", "--out", str(out), *extra]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ThreadServer:
-    """uvicorn serving an app on 127.0.0.1 in a background thread."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> "ThreadServer":
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
 
 
 def make_app(test_dir: Path, **kw: Any) -> Any:

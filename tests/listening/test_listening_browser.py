@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from lt_helpers import ThreadServer, free_port, make_app
+from live_helpers import LiveServer as ThreadServer, free_port
+from lt_helpers import make_app
 
 from vividsound.cli import main
 from vividsound.listening.spec import DB_FILE, load_test

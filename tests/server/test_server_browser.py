@@ -7,38 +7,16 @@ Skipped with a reason when Playwright or a Chromium binary is missing. The scree
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-
-
-def _chromium() -> str | None:
-    env = os.environ.get("VIVIDSOUND_CHROMIUM")
-    if env:
-        return env if Path(env).is_file() else None
-    for name in CHROMIUM_CANDIDATES:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
+from live_helpers import chromium_browser
 
 
 @pytest.fixture
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    exe = _chromium()
-    if exe is None:
-        pytest.skip("no Chromium binary (apt-get install chromium, or set VIVIDSOUND_CHROMIUM)")
-    with sync_api.sync_playwright() as p:
-        # --no-sandbox: CI containers run as root, where Chromium's sandbox cannot start.
-        b = p.chromium.launch(executable_path=exe, headless=True, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            yield b
-        finally:
-            b.close()
+    yield from chromium_browser()
 
 
 def test_page_generates_playable_audio(browser, live_server, tmp_path):

@@ -81,8 +81,6 @@ def test_paper_sizes():
 
 
 def test_default_model_is_small_enough_to_ship():
-    import torch
-
     from vividsound.models.gpt import ConditionalGPT, GPTConfig
     from vividsound.models.vqgan import VQGAN
 

@@ -67,7 +67,6 @@ def _levels(sub: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"clips": len(sub), "silent_share": summarize(sub, "silent_share"),
             "ends_in_cut": _mean_bool(sub, "ends_in_cut"), "ends_silent": _mean_bool(sub, "ends_silent"),
             "tail_silent_share": summarize(sub, "tail_silent_share")}
-    return out
 
 
 def _fmt(v: Any) -> str:

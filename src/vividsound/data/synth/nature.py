@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from vividsound.data.synth.dsp import (SR, adsr, am, bandpass, click, click_bank, decay, highpass, lowpass, mix, modal,
-                                       noise, ns, osc, place, poisson_times, reverb, scatter, secs, sweep_filter,
+                                       noise, ns, osc, place, reverb, scatter, secs, sweep_filter,
                                        wander)
 from vividsound.data.synth.registry import Ctx, recipe
 
