@@ -31,7 +31,7 @@ from vividsound.errors import ConfigError
 from vividsound.losses.gan import feature_matching_loss, multi_hinge_d_loss, multi_hinge_g_loss
 from vividsound.models.vocos import Vocos, VocosConfig
 from vividsound.models.vocos_discriminator import VocosDiscriminator, VocosDiscriminatorConfig
-from vividsound.train.data import BatchOrder, DataConfig, DataError, batch_rng, crop, load_items, prepare_cache
+from vividsound.train.data import BatchOrder, DataConfig, DataError, crop, load_items, prepare_cache
 from vividsound.train.loop import Stage, TrainConfig, unwrap
 
 WAVE_PACK_FORMAT = "vividsound-wave-pack"
@@ -157,51 +157,45 @@ class VocosStage(Stage):
         return g, fm
 
     def train_step(self) -> dict[str, float]:
-        lc, tc = self.cfg.loss, self.tc
+        lc = self.cfg.loss
         self.net.train()
         self.dnet.train()
         adv = self.step >= lc.disc_start
-        logs: dict[str, float] = {}
-        pairs = []
+        pairs: list[tuple[torch.Tensor, torch.Tensor]] = []  # (real, generated) per micro-batch, for the discriminators
 
-        def add(k: str, v: torch.Tensor) -> None:
-            logs[k] = logs.get(k, 0.0) + float(v.detach()) / tc.grad_accum
-
-        for micro in range(tc.grad_accum):
-            idx = self.order.next(tc.batch_size)
-            rng = batch_rng(tc.seed, self.dist.rank, self.step, micro)
+        def fetch(idx: list[int], rng) -> tuple[torch.Tensor, torch.Tensor]:
             wav = self.segments([self.train_items[i] for i in idx], rng).to(self.device)
             with torch.no_grad():
-                mel = self.front(wav)
-            with self.no_sync(self.net, micro), self.autocast():
-                fake = self.net(mel).float()
-                mel_l1 = F.l1_loss(self.front(fake), mel)
-                loss = lc.mel_weight * mel_l1
-                if adv:
-                    self.disc.requires_grad_(False)
-                    out_fake = self.disc(fake)
-                    with torch.no_grad():
-                        out_real = self.disc(wav)
-                    self.disc.requires_grad_(True)
-                    g, fm = self._adv_terms(out_fake, out_real)
-                    loss = loss + g + lc.feature_weight * fm
-                    add("train/g_loss", g)
-                    add("train/feature_matching", fm)
-                self.check_finite({"vocos": loss})
-                self.backward(loss, "vocos")
-            add("train/mel_l1", mel_l1)
+                return wav, self.front(wav)
+
+        def g_loss_fn(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+            wav, mel = batch
+            fake = self.net(mel).float()
+            mel_l1 = F.l1_loss(self.front(fake), mel)
+            loss = lc.mel_weight * mel_l1
+            logs: dict[str, torch.Tensor] = {}
+            if adv:
+                self.disc.requires_grad_(False)
+                out_fake = self.disc(fake)
+                with torch.no_grad():
+                    out_real = self.disc(wav)
+                self.disc.requires_grad_(True)
+                g, fm = self._adv_terms(out_fake, out_real)
+                loss = loss + g + lc.feature_weight * fm
+                logs.update({"train/g_loss": g, "train/feature_matching": fm})
             pairs.append((wav, fake.detach()))
-        logs["train/grad_norm"] = self.optimizer_step("vocos")
+            return loss, {**logs, "train/mel_l1": mel_l1}
+
+        def d_loss_fn(pair: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+            wav, fake = pair
+            (pr, rr), (pf, rf) = self.dnet(wav), self.dnet(fake)
+            d_loss = multi_hinge_d_loss([o[-1] for o in pr], [o[-1] for o in pf]) + \
+                lc.mrd_weight * multi_hinge_d_loss([o[-1] for o in rr], [o[-1] for o in rf])
+            return d_loss, {"train/d_loss": d_loss}
+
+        logs = self.accumulate("vocos", self.net, self.micro_batches(fetch), g_loss_fn)
         if adv:
-            for micro, (wav, fake) in enumerate(pairs):
-                with self.no_sync(self.dnet, micro), self.autocast():
-                    (pr, rr), (pf, rf) = self.dnet(wav), self.dnet(fake)
-                    d_loss = multi_hinge_d_loss([o[-1] for o in pr], [o[-1] for o in pf]) + \
-                        self.cfg.loss.mrd_weight * multi_hinge_d_loss([o[-1] for o in rr], [o[-1] for o in rf])
-                    self.check_finite({"disc": d_loss})
-                    self.backward(d_loss, "disc")
-                add("train/d_loss", d_loss)
-            self.optimizer_step("disc")
+            logs.update(self.accumulate("disc", self.dnet, pairs, d_loss_fn, grad_norm_log=None))
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
@@ -211,10 +205,10 @@ class VocosStage(Stage):
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         m = unwrap(self.net).eval()
-        bs, total, n = self.tc.batch_size, 0.0, 0
+        total, n = 0.0, 0
         first = None
-        for k in range(0, len(self.val_items), bs):
-            wav = self.segments(self.val_items[k : k + bs], None).to(self.device)
+        for _, items in self.val_chunks():
+            wav = self.segments(items, None).to(self.device)
             mel = self.front(wav)
             fake = m(mel).float()
             total += float(F.l1_loss(self.front(fake), mel)) * wav.shape[0]
