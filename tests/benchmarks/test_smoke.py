@@ -3,6 +3,7 @@
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -147,3 +148,14 @@ def test_columns_benchmark_counts_sequential_steps():
     rows = columns_cpu.run(["tiny"], [1], repeats=1, columns=6, log=lambda *_: None)
     assert {r["gpt"]: r["steps"] for r in rows} == {"flat": 30, "columns": 10}  # 6 x 5 tokens; 6 + 5 - 1 steps
     assert all(r["wall"] > 0 and r["cpu"] >= 0 for r in rows)
+
+
+def test_editing_paired_interval_brackets_the_mean_and_sees_a_shift():
+    from benchmarks.editing import paired_interval
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.0, 1.0, 200)
+    m, lo, hi = paired_interval(a + 0.5, a)  # a constant paired shift: no spread at all
+    assert m == pytest.approx(0.5) and lo == pytest.approx(0.5) and hi == pytest.approx(0.5)
+    m, lo, hi = paired_interval(a, rng.normal(0.0, 1.0, 200))
+    assert lo < m < hi and lo < 0 < hi  # two draws of the same noise: the interval holds zero
