@@ -305,6 +305,20 @@ def test_evaluate_cli_runs_the_prompt_set_and_its_controls(tmp_path, tiny_model_
     assert rep["prompt_set_size"] == 4 and rep["num_prompts"] == 3  # "something else" gives no number here
     assert rep["bank"]["classes"] == 3 and rep["bank"]["split"] == "heldout" and rep["bank"]["clips"] == 6
     assert rep["summary"]["retrieval"]["clips"] == 3 and rep["summary"]["continuing"]["clips"] == 2
+    # one half alone: exactly the full run's rows of that half (a prompt's seed follows its id)
+    from vividsound.eval.promptset import part_of
+
+    half = part_of("hum")
+    rc = main(["evaluate", "--model", str(tiny_model_dir), "--corpus", str(corpus), "--prompt-set", str(pset),
+               "--prompt-set-part", half, "--duration", "1", "--batch-size", "2", "--no-progress",
+               "--out", str(tmp_path / "half")])
+    assert rc == 0
+    part = json.loads((tmp_path / "half" / "report.json").read_text())
+    assert part["part"] == half and part["prompt_set_size"] == 4
+    keep = ("id", "seed", "rank", "silent_share")
+    assert [{k: r[k] for k in keep} for r in part["rows"]] == \
+        [{k: r[k] for k in keep} for r in rep["rows"] if r["part"] == half]
+    assert any(r["sound"] == "hum" for r in part["rows"])
     rc = main(["evaluate", "--model", str(tiny_model_dir), "--corpus", str(corpus), "--prompt-set", str(pset),
                "--prompt-set-references", "--no-progress", "--out", str(tmp_path / "refs")])
     assert rc == 0

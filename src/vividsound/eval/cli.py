@@ -91,6 +91,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt-set-all", action="store_true",
                    help="with --prompt-set: generate every prompt, also those that give no number with this "
                         "bank (default: only prompts with a judged class or a continuing/once shape)")
+    p.add_argument("--prompt-set-part", default="all", choices=["all", "dev", "test"],
+                   help="with --prompt-set: only the dev half (model selection) or the test half (score once) of "
+                        "the sounds (default all)")
     p.add_argument("--retrieval", action="store_true",
                    help="evaluate the retrieval baseline (nearest training caption's clip) instead of the model")
     p.add_argument("--retrieval-captions", default="first", choices=["first", "all"],
@@ -258,6 +261,9 @@ def _run_prompt_set(args: argparse.Namespace) -> int:
     from vividsound.eval.promptset_eval import evaluate_prompt_set, load_or_build_bank
 
     items = load_prompt_set(None if args.prompt_set == "default" else args.prompt_set)
+    size = len(items)
+    if args.prompt_set_part != "all":
+        items = [it for it in items if it.part == args.prompt_set_part]
     if args.max_items is not None:
         if args.max_items < 1:
             raise InputError(f"--max-items is {args.max_items}; allowed: >= 1")
@@ -278,7 +284,6 @@ def _run_prompt_set(args: argparse.Namespace) -> int:
     aisfx = load_aisfx()
     bank = load_or_build_bank(read_manifest(mpath), mpath.parent, aisfx, args.prompt_set_bank, out / "cache",
                               progress=_progress_fn(args, "reference clips"), min_clips=args.prompt_set_min_clips)
-    size = len(items)
     if not args.prompt_set_all:
         from vividsound.eval.promptset_eval import measurable
 
@@ -294,7 +299,7 @@ def _run_prompt_set(args: argparse.Namespace) -> int:
     rep = evaluate_prompt_set(gen, items, bank, aisfx, out, duration=duration, seed=args.seed,
                               num_samples=args.num_samples, sampler=sampler, batch_size=args.batch_size,
                               references=args.prompt_set_references, system=system,
-                              meta={"corpus": str(mpath), "prompt_set_size": size,
+                              meta={"corpus": str(mpath), "prompt_set_size": size, "part": args.prompt_set_part,
                                     "prompt_set": args.prompt_set, "vocoder": args.vocoder},
                               progress=_progress_fn(args, "prompt set"))
     r = rep["summary"]["retrieval"]
