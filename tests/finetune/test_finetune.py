@@ -272,3 +272,48 @@ def test_text_adapter_is_trained_saved_and_merged(clips_dir, tiny_model_dir, tmp
     assert meta["finetune"]["settings"]["text_adapter"] is True
     base, tuned = TextToSound.from_pretrained(tmp_path / "base"), TextToSound.from_pretrained(tmp_path / "ft")
     assert not torch.allclose(base.text_encoder(["a beep"]).features, tuned.text_encoder(["a beep"]).features)
+
+
+def test_prior_prompts_are_seeded_generic_captions():
+    from vividsound.data.labels import EVENTS
+    from vividsound.finetune.trainer import prior_prompts
+
+    pool = {ev.clauses[0] for ev in EVENTS.values()}
+    a = prior_prompts(40, 0)
+    assert a == prior_prompts(40, 0) and a != prior_prompts(40, 1)
+    assert set(a) <= pool and len(set(a)) == 40  # no repeat while the pool lasts
+    assert len(prior_prompts(len(pool) + 5, 0)) == len(pool) + 5
+
+
+def _nll(pipe, grids, prompts):
+    """Mean teacher-forced cross-entropy of code grids under their captions."""
+    with torch.no_grad():
+        toks = pipe.vqgan.codes_to_sequence(grids)
+        cond = pipe.text_encoder(prompts)
+        logits = pipe.gpt(toks, cond.features, cond.mask)
+        return float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), toks.reshape(-1)))
+
+
+def test_prior_rows_keep_the_base_closer_and_resume_exactly(clips_dir, tiny_model_dir, tmp_path):
+    from vividsound.finetune.trainer import sample_prior
+
+    strong = {**FAST, "steps": 12, "lr": 0.03}
+    plain = finetune(clips_dir, tmp_path / "plain", base=tiny_model_dir, options=strong, progress=False)
+    opts = {**strong, "prior_rows": 3, "prior_clips": 6}
+    kept = finetune(clips_dir, tmp_path / "kept", base=tiny_model_dir, options=opts, progress=False)
+    assert kept.written and kept.finished and not (tmp_path / "kept" / ".finetune").exists()
+    meta = json.loads((tmp_path / "kept" / "pipeline.json").read_text())
+    assert meta["finetune"]["settings"]["prior_rows"] == 3 and meta["finetune"]["settings"]["prior_clips"] == 6
+    # the base's own samples (same seeds as the run's) stay likelier under the model trained with them
+    base = TextToSound.from_pretrained(tiny_model_dir)
+    columns = meta["finetune"]["settings"]["columns"]
+    prompts, grids = sample_prior(base, 6, columns, 0, tmp_path / "p")
+    nll = {k: _nll(TextToSound.from_pretrained(tmp_path / k), grids, prompts) for k in ("plain", "kept")}
+    assert nll["kept"] < nll["plain"], nll
+    # interrupted and resumed: the same adapters as one uninterrupted run
+    part = finetune(clips_dir, tmp_path / "twice", base=tiny_model_dir, options=opts, progress=False, stop_after=5)
+    assert not part.written and (tmp_path / "twice" / ".finetune" / "prior.pt").is_file()
+    done = finetune(clips_dir, tmp_path / "twice", base=tiny_model_dir, options={}, resume=True, progress=False)
+    a, _ = _adapters(tmp_path / "kept")
+    b, _ = _adapters(tmp_path / "twice")
+    assert done.finished and all(torch.equal(a[k], b[k]) for k in a)

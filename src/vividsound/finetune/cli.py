@@ -8,7 +8,8 @@ from vividsound.finetune.trainer import FinetuneConfig
 
 # option -> FinetuneConfig field (left out of the options when not given, so --resume keeps the run's)
 _OPTIONS = {"steps": "steps", "minutes": "minutes", "batch_size": "batch_size", "lr": "lr", "rank": "rank",
-            "alpha": "alpha", "seed": "seed", "cond_dropout": "cond_dropout", "warmup_steps": "warmup_steps"}
+            "alpha": "alpha", "seed": "seed", "cond_dropout": "cond_dropout", "warmup_steps": "warmup_steps",
+            "prior_rows": "prior_rows", "prior_clips": "prior_clips"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,6 +34,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup-steps", type=int, metavar="N", help=f"learning-rate warm-up (default {d.warmup_steps})")
     p.add_argument("--cond-dropout", type=float, metavar="P",
                    help=f"fraction of rows trained without their caption, for --cfg-scale (default {d.cond_dropout:g})")
+    p.add_argument("--prior-rows", type=int, metavar="N",
+                   help="add N of the base model's own samples (of generic captions) to every step, so it keeps "
+                        f"more of what it knew; costs N/batch-size more per step (default {d.prior_rows}: off)")
+    p.add_argument("--prior-clips", type=int, metavar="N",
+                   help=f"how many such samples to make first (default {d.prior_clips})")
     p.add_argument("--text-adapter", action="store_true",
                    help="also adapt the text encoder's trained MLP (when the base has one)")
     p.add_argument("--seed", type=int, metavar="N", help=f"random seed (default {d.seed})")

@@ -69,9 +69,12 @@ class FinetuneConfig:
     seed: int = 0  # adapters' init, batch order, caption choice, dropout
     minutes: float = 0.0  # stop training after this many minutes and write the model (0 = no limit)
     ckpt_every: int = 25  # steps between resume checkpoints
+    prior_rows: int = 0  # rows of the base model's own samples added to every step (0 = off): keeps what it knew
+    prior_clips: int = 48  # how many such samples are made (from the corpus's generic captions) when prior_rows > 0
 
     # Settings a resumed run must share with the run it continues (steps and minutes may change).
-    IDENTITY = ("batch_size", "lr", "warmup_steps", "rank", "alpha", "text_adapter", "cond_dropout", "seed")
+    IDENTITY = ("batch_size", "lr", "warmup_steps", "rank", "alpha", "text_adapter", "cond_dropout", "seed",
+                "prior_rows", "prior_clips")
 
     def check(self) -> None:
         def bad(name: str, allowed: str) -> InputError:
@@ -79,7 +82,8 @@ class FinetuneConfig:
 
         ints = {"steps": (0, "0 (automatic) or a count >= 1"), "batch_size": (1, "an integer >= 1"),
                 "warmup_steps": (0, "an integer >= 0"), "rank": (1, "an integer >= 1"), "seed": (0, "an integer >= 0"),
-                "ckpt_every": (1, "an integer >= 1")}
+                "ckpt_every": (1, "an integer >= 1"), "prior_rows": (0, "an integer >= 0 (0 = off)"),
+                "prior_clips": (1, "an integer >= 1")}
         for name, (low, allowed) in ints.items():
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < low:
@@ -88,6 +92,10 @@ class FinetuneConfig:
             raise bad("batch_size", "1..256")
         if self.rank > 256:
             raise bad("rank", "1..256")
+        if self.prior_rows > 256:
+            raise bad("prior_rows", "0..256")
+        if self.prior_clips > 4096:
+            raise bad("prior_clips", "1..4096")
         for name, allowed in (("lr", "0 < lr <= 1"), ("alpha", "alpha > 0")):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0 or (name == "lr" and v > 1):
@@ -145,6 +153,48 @@ def text_tail(enc, feat: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     if c.normalize and c.mode != "none":
         feat = F.normalize(feat, dim=-1)
     return feat * mask[..., None]
+
+
+def prior_prompts(n: int, seed: int) -> list[str]:
+    """``n`` generic captions (each event's first phrasing in the corpus label table, the wording the base
+    model was trained on), drawn without replacement while they last, seeded."""
+    from vividsound.data.labels import EVENTS
+
+    pool = sorted({ev.clauses[0] for ev in EVENTS.values()})
+    rng = np.random.default_rng([seed, 24])
+    picks: list[str] = []
+    while len(picks) < n:
+        picks += [pool[i] for i in rng.permutation(len(pool))]
+    return picks[:n]
+
+
+def sample_prior(pipe, n: int, columns: int, seed: int, folder: Path, batch: int = 8,
+                 progress: bool = False) -> tuple[list[str], torch.Tensor]:
+    """The base model's own code grids (n, rows, columns) for :func:`prior_prompts`, with its sampling
+    defaults; made once and kept in ``folder`` (a resumed run reads them back)."""
+    path = folder / "prior.pt"
+    prompts = prior_prompts(n, seed)
+    if path.is_file():
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if saved["prompts"] == prompts and saved["grids"].shape[-1] == columns:
+            return prompts, saved["grids"]
+    settings = pipe.resolve_settings(duration=columns * pipe.seconds_per_column, top_k=None, top_p=None,
+                                     temperature=None, cfg_scale=None, num_samples=1, batch_size=batch)
+    parts = []
+    starts = range(0, n, batch)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="sampling the base model's own clips", unit="batch", dynamic_ncols=True)
+    with torch.no_grad():
+        for i in starts:
+            rows = prompts[i : i + batch]
+            parts.append(pipe.sample_codes(rows, [seed * 100_003 + i + j for j in range(len(rows))], columns,
+                                           settings).cpu())
+    grids = torch.cat(parts)[:, :, :columns]
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_torch_save({"prompts": prompts, "grids": grids}, path)
+    return prompts, grids
 
 
 def _fingerprint(clips: list[Clip]) -> str:
@@ -283,14 +333,24 @@ def finetune(data: str | Path, out: str | Path, *, base: str | Path | None = Non
     log(msg)
     toks = vq.codes_to_sequence(torch.stack(grids))  # (N, columns * rows)
 
+    # ---- the base model's own samples (prior preservation), before any adapter exists ----------
+    prior_caps: list[str] = []
+    prior_toks = None
+    if cfg.prior_rows:
+        prior_caps, prior_grids = sample_prior(pipe, cfg.prior_clips, columns, cfg.seed, state_dir,
+                                               progress=progress)
+        prior_toks = vq.codes_to_sequence(prior_grids.to(toks.device))
+        log(f"{len(prior_caps)} clips sampled from the base model itself; {cfg.prior_rows} of them join every step")
+
     # ---- captions: the frozen backbone once per caption -----------------------------------------
-    uniq = sorted({cap for c in clips for cap in c.captions})
+    uniq = sorted({cap for c in clips for cap in c.captions} | set(prior_caps))
     index = {cap: i for i, cap in enumerate(uniq)}
     with torch.no_grad():
         bb = [text.backbone_features([cap]) for cap in uniq]  # one at a time: no padding depends on others
     bb_feat = torch.cat([b.features for b in bb])  # (U, L, D)
     bb_mask = torch.cat([b.mask for b in bb])  # (U, L)
     cap_ids = [[index[cap] for cap in c.captions] for c in clips]
+    prior_ids = [index[cap] for cap in prior_caps]
 
     # ---- adapters -------------------------------------------------------------------------------
     gpt.requires_grad_(False)
@@ -302,12 +362,15 @@ def finetune(data: str | Path, out: str | Path, *, base: str | Path | None = Non
     params = [p for m in (*ad_gpt.values(), *ad_text.values()) for p in (m.lora_a, m.lora_b)]
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
     order = BatchOrder(len(clips), cfg.seed)
+    prior_order = BatchOrder(len(prior_ids), cfg.seed + 1) if prior_ids else None
     step, losses = 0, []
     if state is not None:
         load_adapter_state(ad_gpt, state["adapters"], "gpt.")
         load_adapter_state(ad_text, state["adapters"], "text_encoder.")
         opt.load_state_dict(state["optim"])
         order.load_state_dict(state["order"])
+        if prior_order is not None:
+            prior_order.load_state_dict(state["prior_order"])
         step, losses = int(state["step"]), list(state["losses"])
 
     def tensors() -> dict[str, torch.Tensor]:
@@ -316,7 +379,8 @@ def finetune(data: str | Path, out: str | Path, *, base: str | Path | None = Non
     def save_state() -> None:
         atomic_torch_save({"step": step, "steps": steps, "columns": columns, "settings": cfg.identity(),
                            "fingerprint": fingerprint, "base_sha256": base_hash, "adapters": tensors(),
-                           "optim": opt.state_dict(), "order": order.state_dict(), "losses": losses},
+                           "optim": opt.state_dict(), "order": order.state_dict(), "losses": losses,
+                           **({"prior_order": prior_order.state_dict()} if prior_order is not None else {})},
                           state_dir / "state.pt")
 
     # ---- training -------------------------------------------------------------------------------
@@ -343,13 +407,17 @@ def finetune(data: str | Path, out: str | Path, *, base: str | Path | None = Non
             idx = order.next(cfg.batch_size)
             rng = np.random.default_rng([cfg.seed, step])
             pick = [cap_ids[i][int(rng.integers(len(cap_ids[i])))] for i in idx]
-            keep = torch.from_numpy(rng.random(len(idx)) >= cfg.cond_dropout)
+            batch = toks[idx]
+            if prior_order is not None:  # the base's own samples, under their own captions
+                pidx = prior_order.next(cfg.prior_rows)
+                pick += [prior_ids[i] for i in pidx]
+                batch = torch.cat([batch, prior_toks[pidx]])
+            keep = torch.from_numpy(rng.random(len(pick)) >= cfg.cond_dropout)
             torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout of this step: exact resume
             mask = bb_mask[pick] & keep[:, None]
             feat = text_tail(text, bb_feat[pick], mask)
             for gr in opt.param_groups:
                 gr["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-            batch = toks[idx]
             logits = gpt(batch, feat, mask)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.reshape(-1))
             opt.zero_grad(set_to_none=True)
