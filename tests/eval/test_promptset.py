@@ -337,3 +337,21 @@ def test_prompt_set_seed_that_leaves_no_room_is_refused_before_work(tmp_path, ca
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "--seed is" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_evaluate_threads_are_checked_and_set(tmp_path, capsys):
+    import torch
+
+    from vividsound.cli import main
+
+    base = ["evaluate", "--prompt-set", "--corpus", str(tmp_path / "none"), "--out", str(tmp_path / "o"),
+            "--model", str(tmp_path / "m")]
+    assert main(base + ["--threads", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "threads is 0" in err and len(err.splitlines()) == 1
+    before = torch.get_num_threads()
+    try:
+        assert main(base + ["--threads", "1"]) == 2  # then the missing corpus stops it
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -91,6 +91,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt-set-all", action="store_true",
                    help="with --prompt-set: generate every prompt, also those that give no number with this "
                         "bank (default: only prompts with a judged class or a continuing/once shape)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads (default: the CPUs this process may use, at most 8)")
     p.add_argument("--prompt-set-part", default="all", choices=["all", "dev", "test"],
                    help="with --prompt-set: only the dev half (model selection) or the test half (score once) of "
                         "the sounds (default all)")
@@ -217,8 +219,10 @@ def _meta(args: argparse.Namespace, **extra: str) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     from vividsound.data.manifest import read_manifest
+    from vividsound.devices import set_threads
     from vividsound.eval.runner import EvalConfig, evaluate, evaluate_probes, read_probes
 
+    set_threads(args.threads)
     cfg = EvalConfig(split=args.split, num_samples=args.num_samples, max_items=args.max_items,
                      sample=args.sample, sample_seed=args.sample_seed,
                      duration=args.duration, match_reference_length=args.match_reference_length, seed=args.seed, top_k=args.top_k, top_p=args.top_p,
