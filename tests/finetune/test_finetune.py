@@ -298,7 +298,8 @@ def test_prior_rows_keep_the_base_closer_and_resume_exactly(clips_dir, tiny_mode
     from vividsound.finetune.trainer import sample_prior
 
     strong = {**FAST, "steps": 12, "lr": 0.03}
-    plain = finetune(clips_dir, tmp_path / "plain", base=tiny_model_dir, options=strong, progress=False)
+    plain = finetune(clips_dir, tmp_path / "plain", base=tiny_model_dir, options={**strong, "prior_rows": 0},
+                     progress=False)
     opts = {**strong, "prior_rows": 3, "prior_clips": 6}
     kept = finetune(clips_dir, tmp_path / "kept", base=tiny_model_dir, options=opts, progress=False)
     assert kept.written and kept.finished and not (tmp_path / "kept" / ".finetune").exists()

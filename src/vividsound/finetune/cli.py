@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"fraction of rows trained without their caption, for --cfg-scale (default {d.cond_dropout:g})")
     p.add_argument("--prior-rows", type=int, metavar="N",
                    help="add N of the base model's own samples (of generic captions) to every step, so it keeps "
-                        f"more of what it knew; costs N/batch-size more per step (default {d.prior_rows}: off)")
+                        f"more of what it knew; costs N/batch-size more per step (default {d.prior_rows}; 0 = off)")
     p.add_argument("--prior-clips", type=int, metavar="N",
                    help=f"how many such samples to make first (default {d.prior_clips})")
     p.add_argument("--text-adapter", action="store_true",

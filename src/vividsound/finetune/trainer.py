@@ -69,7 +69,7 @@ class FinetuneConfig:
     seed: int = 0  # adapters' init, batch order, caption choice, dropout
     minutes: float = 0.0  # stop training after this many minutes and write the model (0 = no limit)
     ckpt_every: int = 25  # steps between resume checkpoints
-    prior_rows: int = 0  # rows of the base model's own samples added to every step (0 = off): keeps what it knew
+    prior_rows: int = 8  # rows of the base model's own samples added to every step (0 = off): keeps what it knew
     prior_clips: int = 48  # how many such samples are made (from the corpus's generic captions) when prior_rows > 0
 
     # Settings a resumed run must share with the run it continues (steps and minutes may change).
