@@ -68,7 +68,8 @@ def main() -> None:
         size = sum(p.stat().st_size for p in (Path(tmp) / "model").iterdir() if p.is_file())
         columns = json.loads((Path(tmp) / "model" / "pipeline.json").read_text())["finetune"]["settings"]["columns"]
     t = res.timings
-    default_steps = auto_steps(args.clips, FinetuneConfig().batch_size, 30 + 5 * columns)
+    d = FinetuneConfig()
+    default_steps = auto_steps(args.clips, d.batch_size, 30 + 5 * columns, d.prior_rows)
     rows = []
     for kind in ("wall", "cpu"):
         per_step = t[f"train_{kind}"] / t["steps"]
@@ -79,7 +80,8 @@ def main() -> None:
              *header(torch.device("cpu"), args.threads, load0), "",
              f"Measured: preparation (load the default model, read and code {args.clips} clips, encode captions) and "
              f"{t['steps']} optimiser steps; projected: the default run's {default_steps} steps "
-             f"(batch {FinetuneConfig().batch_size}, {columns} code columns per example). "
+             f"(batch {d.batch_size} of your clips + {d.prior_rows} of the base's own, {columns} code columns "
+             f"per example; the preparation includes making the base's {d.prior_clips} clips). "
              f"Adapters written: {size / 1e6:.2f} MB.", "",
              markdown_table(["time", "preparation s", "s / step", "default steps", "default run (projected)"], rows),
              "", f"- load average at the end: {loadavg()}"]

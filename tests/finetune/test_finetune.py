@@ -318,3 +318,11 @@ def test_prior_rows_keep_the_base_closer_and_resume_exactly(clips_dir, tiny_mode
     a, _ = _adapters(tmp_path / "kept")
     b, _ = _adapters(tmp_path / "twice")
     assert done.finished and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_auto_steps_pays_the_base_rows_from_the_same_budget():
+    from vividsound.finetune.trainer import auto_steps
+
+    assert auto_steps(100, 8, 300) == 240  # 100 clips of 10 s: the budget, not 30 passes
+    assert auto_steps(100, 8, 300, prior_rows=8) == 120  # twice the rows a step: half the steps
+    assert auto_steps(9, 8, 85, prior_rows=8) == auto_steps(9, 8, 85) == 100  # small sets: the minimum

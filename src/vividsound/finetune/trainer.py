@@ -114,13 +114,14 @@ AUTO_MIN_STEPS = 100  # ... but at least this many steps ...
 AUTO_POSITIONS = 240 * 8 * 300  # ... and at most this many GPT positions in all (240 steps of 8 clips of 10 s)
 
 
-def auto_steps(n_clips: int, batch_size: int, positions: int = 300) -> int:
+def auto_steps(n_clips: int, batch_size: int, positions: int = 300, prior_rows: int = 0) -> int:
     """Default length: 30 passes over the clips, at least 100 steps, at most a fixed compute budget.
 
     ``positions`` is the GPT sequence length of one example (prefix + codes). The budget is what 100 clips
     of 10 s take in about 15 minutes on 2 CPU cores with the default model (docs/FINETUNE.md); shorter
-    clips cost less per step and get more steps."""
-    cap = max(AUTO_MIN_STEPS, AUTO_POSITIONS // (batch_size * positions))
+    clips cost less per step and get more steps. The base's own rows (``prior_rows``) are paid from the
+    same budget: a step of ``batch_size + prior_rows`` rows counts as that many examples."""
+    cap = max(AUTO_MIN_STEPS, AUTO_POSITIONS // ((batch_size + prior_rows) * positions))
     return int(min(cap, max(AUTO_MIN_STEPS, math.ceil(AUTO_EPOCHS * n_clips / batch_size))))
 
 
@@ -303,7 +304,7 @@ def finetune(data: str | Path, out: str | Path, *, base: str | Path | None = Non
         if overwrite and state_dir.exists():
             shutil.rmtree(state_dir)
     positions = gpt.config.cond_len + columns * gpt.config.rows
-    steps = cfg.steps or auto_steps(len(clips), cfg.batch_size, positions)
+    steps = cfg.steps or auto_steps(len(clips), cfg.batch_size, positions, cfg.prior_rows)
     if resume and steps < int(state["step"]):
         raise InputError(f"--steps {steps}: the run being resumed has already done {state['step']} steps")
     seconds = sum(c.seconds for c in clips)
