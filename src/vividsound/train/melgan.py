@@ -47,26 +47,46 @@ class MelGANStage(Stage):
 
     def setup(self) -> None:
         cfg, d = self.cfg, self.dist
+        self.load_data()
+        self.front = MelSpectrogram(cfg.model.mel).to(self.device)
+        torch.manual_seed(self.tc.seed)
+        self.model, self.disc = self.build()
+        self.net = self.wrap(self.model)
+        self.dnet = self.wrap(self.disc)
+        self.add_optimizer(self.name, self.model.parameters())
+        self.add_optimizer("disc", self.disc.parameters())
+        self.order = BatchOrder(len(self.train_items), self.tc.seed, d.rank, d.world)
+
+    # ----- what a vocoder stage of this shape chooses (the Vocos stage overrides these) ---------
+    def load_data(self) -> None:
+        """``train_items``, ``val_items`` and what :meth:`wave` reads them from."""
+        cfg, d = self.cfg, self.dist
         self.train_items, root = load_items(cfg.data, cfg.data.train_split)
         self.val_items, _ = load_items(cfg.data, cfg.data.val_split, limit=cfg.data.val_items)
         self.cache = prepare_cache(cfg.data, self.run_dir, cfg.model.mel, self.train_items + self.val_items, root,
                                    kind="wave", rank=d.rank, world=d.world, progress=self.tc.progress,
                                    barrier=d.barrier)
-        self.front = MelSpectrogram(cfg.model.mel).to(self.device)
-        torch.manual_seed(self.tc.seed)
-        self.model = MelGAN(cfg.model)
-        self.disc = MultiScaleDiscriminator(cfg.discriminator)
-        self.net = self.wrap(self.model)
-        self.dnet = self.wrap(self.disc)
-        self.add_optimizer("melgan", self.model.parameters())
-        self.add_optimizer("disc", self.disc.parameters())
-        self.order = BatchOrder(len(self.train_items), self.tc.seed, d.rank, d.world)
 
+    def build(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """(vocoder, discriminator), built after the stage's seed is set."""
+        return MelGAN(self.cfg.model), MultiScaleDiscriminator(self.cfg.discriminator)
+
+    def wave(self, item) -> np.ndarray:
+        return self.cache.get_float(item.id)
+
+    def adversarial_terms(self, out_fake, out_real) -> tuple[torch.Tensor, torch.Tensor]:
+        """(adversarial, feature matching) terms of the vocoder's loss from the discriminator's outputs."""
+        return multi_hinge_g_loss([o[-1] for o in out_fake]), feature_matching_loss(out_real, out_fake)
+
+    def disc_loss(self, wav: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return multi_hinge_d_loss([o[-1] for o in self.dnet(wav)], [o[-1] for o in self.dnet(fake)])
+
+    # ----- shared -------------------------------------------------------------------------------
     def segments(self, items, rng: np.random.Generator | None) -> torch.Tensor:
         """Waveform segments (B, crop_frames * hop) starting on frame boundaries."""
         hop = self.cfg.model.mel.hop_length
         n = self.cfg.data.crop_frames * hop
-        return torch.from_numpy(np.stack([crop(self.cache.get_float(it.id), n, rng, 0.0, hop) for it in items]))
+        return torch.from_numpy(np.stack([crop(self.wave(it), n, rng, 0.0, hop) for it in items]))
 
     def train_step(self) -> dict[str, float]:
         lc = self.cfg.loss
@@ -92,19 +112,17 @@ class MelGANStage(Stage):
                 with torch.no_grad():
                     out_real = self.disc(wav)
                 self.disc.requires_grad_(True)
-                g = multi_hinge_g_loss([o[-1] for o in out_fake])
-                fm = feature_matching_loss(out_real, out_fake)
+                g, fm = self.adversarial_terms(out_fake, out_real)
                 loss = loss + g + lc.feature_weight * fm
                 logs.update({"train/g_loss": g, "train/feature_matching": fm})
             pairs.append((wav, fake.detach()))
             return loss, {**logs, "train/mel_l1": mel_l1}
 
         def d_loss_fn(pair: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict]:
-            wav, fake = pair
-            d_loss = multi_hinge_d_loss([o[-1] for o in self.dnet(wav)], [o[-1] for o in self.dnet(fake)])
+            d_loss = self.disc_loss(*pair)
             return d_loss, {"train/d_loss": d_loss}
 
-        logs = self.accumulate("melgan", self.net, self.micro_batches(fetch), g_loss_fn)
+        logs = self.accumulate(self.name, self.net, self.micro_batches(fetch), g_loss_fn)
         if adv:
             logs.update(self.accumulate("disc", self.dnet, pairs, d_loss_fn, grad_norm_log=None))
         else:
@@ -127,12 +145,12 @@ class MelGANStage(Stage):
             if first is None:
                 first = fake[0].cpu()
         if first is not None:
-            self.log_audio("val/melgan", first, self.cfg.model.mel.sample_rate, self.step)
+            self.log_audio(f"val/{self.name}", first, self.cfg.model.mel.sample_rate, self.step)
         return {"val/mel_l1": total / n}
 
     def components(self) -> dict[str, torch.nn.Module]:
-        return {"melgan": self.model, "discriminator": self.disc}
+        return {self.name: self.model, "discriminator": self.disc}
 
     def export(self, folder: Path) -> None:
-        save_component(self.model, folder / "melgan", extra={"trained_steps": self.step})
+        save_component(self.model, folder / self.name, extra={"trained_steps": self.step})
         save_component(self.disc, folder / "discriminator", extra={"trained_steps": self.step})

@@ -16,23 +16,21 @@ from __future__ import annotations
 
 import io
 import json
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from vividsound.audio import MelSpectrogram
-from vividsound.checkpoint import atomic_write_bytes, save_component
+from vividsound.checkpoint import atomic_write_bytes
 from vividsound.data.manifest import ManifestItem
 from vividsound.errors import ConfigError
 from vividsound.losses.gan import feature_matching_loss, multi_hinge_d_loss, multi_hinge_g_loss
 from vividsound.models.vocos import Vocos, VocosConfig
 from vividsound.models.vocos_discriminator import VocosDiscriminator, VocosDiscriminatorConfig
-from vividsound.train.data import BatchOrder, DataConfig, DataError, crop, load_items, prepare_cache
-from vividsound.train.loop import Stage, TrainConfig, unwrap
+from vividsound.train.data import DataConfig, DataError, crop
+from vividsound.train.loop import TrainConfig
+from vividsound.train.melgan import MelGANStage
 
 WAVE_PACK_FORMAT = "vividsound-wave-pack"
 WAVE_PACK_VERSION = 1
@@ -105,126 +103,51 @@ def read_wave_pack(path: str | Path, sample_rate: int) -> tuple[list[ManifestIte
     return items, waves
 
 
-class VocosStage(Stage):
+class VocosStage(MelGANStage):
+    """The MelGAN stage's training with a Vocos vocoder, period + resolution discriminators, and waveform packs."""
+
     name = "vocos"
     config_class = VocosStageConfig
     best_key = "val/mel_l1"
 
     def setup(self) -> None:
-        cfg, d = self.cfg, self.dist
-        if cfg.loss.mel_weight < 0 or cfg.loss.feature_weight < 0 or cfg.loss.mrd_weight < 0:
+        lc = self.cfg.loss
+        if lc.mel_weight < 0 or lc.feature_weight < 0 or lc.mrd_weight < 0:
             raise ConfigError("loss.mel_weight, loss.feature_weight and loss.mrd_weight must be >= 0")
+        super().setup()
+
+    def load_data(self) -> None:
+        cfg = self.cfg
         self.waves: dict[str, np.ndarray] | None = None
         self.cache = None
-        if cfg.pack:
-            items, self.waves = read_wave_pack(cfg.pack, cfg.model.mel.sample_rate)
-            self.train_items = [it for it in items if it.split == cfg.data.train_split]
-            self.val_items = [it for it in items if it.split == cfg.data.val_split][: cfg.data.val_items]
-            for split, got in ((cfg.data.train_split, self.train_items), (cfg.data.val_split, self.val_items)):
-                if not got:
-                    raise DataError(f"waveform pack {cfg.pack} has no items in split {split!r}")
-        else:
-            self.train_items, root = load_items(cfg.data, cfg.data.train_split)
-            self.val_items, _ = load_items(cfg.data, cfg.data.val_split, limit=cfg.data.val_items)
-            self.cache = prepare_cache(cfg.data, self.run_dir, cfg.model.mel, self.train_items + self.val_items, root,
-                                       kind="wave", rank=d.rank, world=d.world, progress=self.tc.progress,
-                                       barrier=d.barrier)
-        self.front = MelSpectrogram(cfg.model.mel).to(self.device)
-        torch.manual_seed(self.tc.seed)
-        self.model = Vocos(cfg.model)
-        self.disc = VocosDiscriminator(cfg.discriminator)
-        self.net = self.wrap(self.model)
-        self.dnet = self.wrap(self.disc)
-        self.add_optimizer("vocos", self.model.parameters())
-        self.add_optimizer("disc", self.disc.parameters())
-        self.order = BatchOrder(len(self.train_items), self.tc.seed, d.rank, d.world)
+        if not cfg.pack:
+            super().load_data()
+            return
+        items, self.waves = read_wave_pack(cfg.pack, cfg.model.mel.sample_rate)
+        self.train_items = [it for it in items if it.split == cfg.data.train_split]
+        self.val_items = [it for it in items if it.split == cfg.data.val_split][: cfg.data.val_items]
+        for split, got in ((cfg.data.train_split, self.train_items), (cfg.data.val_split, self.val_items)):
+            if not got:
+                raise DataError(f"waveform pack {cfg.pack} has no items in split {split!r}")
+
+    def build(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        return Vocos(self.cfg.model), VocosDiscriminator(self.cfg.discriminator)
 
     def wave(self, item: ManifestItem) -> np.ndarray:
         return self.waves[item.id] if self.waves is not None else self.cache.get_float(item.id)
 
-    def segments(self, items, rng: np.random.Generator | None) -> torch.Tensor:
-        """Waveform segments (B, crop_frames * hop) starting on frame boundaries."""
-        hop = self.cfg.model.mel.hop_length
-        n = self.cfg.data.crop_frames * hop
-        return torch.from_numpy(np.stack([crop(self.wave(it), n, rng, 0.0, hop) for it in items]))
-
-    def _adv_terms(self, outs_fake, outs_real) -> tuple[torch.Tensor, torch.Tensor]:
-        """(adversarial, feature matching) generator terms: period ones + mrd_weight x resolution ones."""
+    def adversarial_terms(self, out_fake, out_real) -> tuple[torch.Tensor, torch.Tensor]:
+        """Period terms + mrd_weight x resolution terms."""
         lc = self.cfg.loss
-        (pf, rf), (pr, rr) = outs_fake, outs_real
+        (pf, rf), (pr, rr) = out_fake, out_real
         g = multi_hinge_g_loss([o[-1] for o in pf]) + lc.mrd_weight * multi_hinge_g_loss([o[-1] for o in rf])
         fm = feature_matching_loss(pr, pf) + lc.mrd_weight * feature_matching_loss(rr, rf)
         return g, fm
 
-    def train_step(self) -> dict[str, float]:
-        lc = self.cfg.loss
-        self.net.train()
-        self.dnet.train()
-        adv = self.step >= lc.disc_start
-        pairs: list[tuple[torch.Tensor, torch.Tensor]] = []  # (real, generated) per micro-batch, for the discriminators
-
-        def fetch(idx: list[int], rng) -> tuple[torch.Tensor, torch.Tensor]:
-            wav = self.segments([self.train_items[i] for i in idx], rng).to(self.device)
-            with torch.no_grad():
-                return wav, self.front(wav)
-
-        def g_loss_fn(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict]:
-            wav, mel = batch
-            fake = self.net(mel).float()
-            mel_l1 = F.l1_loss(self.front(fake), mel)
-            loss = lc.mel_weight * mel_l1
-            logs: dict[str, torch.Tensor] = {}
-            if adv:
-                self.disc.requires_grad_(False)
-                out_fake = self.disc(fake)
-                with torch.no_grad():
-                    out_real = self.disc(wav)
-                self.disc.requires_grad_(True)
-                g, fm = self._adv_terms(out_fake, out_real)
-                loss = loss + g + lc.feature_weight * fm
-                logs.update({"train/g_loss": g, "train/feature_matching": fm})
-            pairs.append((wav, fake.detach()))
-            return loss, {**logs, "train/mel_l1": mel_l1}
-
-        def d_loss_fn(pair: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict]:
-            wav, fake = pair
-            (pr, rr), (pf, rf) = self.dnet(wav), self.dnet(fake)
-            d_loss = multi_hinge_d_loss([o[-1] for o in pr], [o[-1] for o in pf]) + \
-                lc.mrd_weight * multi_hinge_d_loss([o[-1] for o in rr], [o[-1] for o in rf])
-            return d_loss, {"train/d_loss": d_loss}
-
-        logs = self.accumulate("vocos", self.net, self.micro_batches(fetch), g_loss_fn)
-        if adv:
-            logs.update(self.accumulate("disc", self.dnet, pairs, d_loss_fn, grad_norm_log=None))
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                self.schedulers["disc"].step()
-        return logs
-
-    @torch.no_grad()
-    def validate(self) -> dict[str, float]:
-        m = unwrap(self.net).eval()
-        total, n = 0.0, 0
-        first = None
-        for _, items in self.val_chunks():
-            wav = self.segments(items, None).to(self.device)
-            mel = self.front(wav)
-            fake = m(mel).float()
-            total += float(F.l1_loss(self.front(fake), mel)) * wav.shape[0]
-            n += wav.shape[0]
-            if first is None:
-                first = fake[0].cpu()
-        if first is not None:
-            self.log_audio("val/vocos", first, self.cfg.model.mel.sample_rate, self.step)
-        return {"val/mel_l1": total / n}
-
-    def components(self) -> dict[str, torch.nn.Module]:
-        return {"vocos": self.model, "discriminator": self.disc}
-
-    def export(self, folder: Path) -> None:
-        save_component(self.model, folder / "vocos", extra={"trained_steps": self.step})
-        save_component(self.disc, folder / "discriminator", extra={"trained_steps": self.step})
+    def disc_loss(self, wav: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        (pr, rr), (pf, rf) = self.dnet(wav), self.dnet(fake)
+        return multi_hinge_d_loss([o[-1] for o in pr], [o[-1] for o in pf]) + \
+            self.cfg.loss.mrd_weight * multi_hinge_d_loss([o[-1] for o in rr], [o[-1] for o in rf])
 
     # ----- packs -----------------------------------------------------------------------------------
     def write_pack(self, path: str | Path) -> Path:
