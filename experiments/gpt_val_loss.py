@@ -2,7 +2,7 @@
 
     python experiments/gpt_val_loss.py --pack .bench/gpt-gpu/codes.npz src/vividsound/default_model/gpt RUN/export/gpt
 
-Uses configs/default/gpt_gpu.yaml with the pack (not resident: no training caption is encoded) and the
+Uses configs/default/recipe.yaml#gpt_gpu with the pack (not resident: no training caption is encoded) and the
 default model's VQGAN and text encoder; prints one JSON line per folder (val/loss, with the text removed,
 and their difference), the numbers `vividsound train gpt` logs at validation.
 """
@@ -28,7 +28,7 @@ M = REPO / "src" / "vividsound" / "default_model"
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pack", required=True)
-    p.add_argument("--config", default=str(REPO / "configs" / "default" / "gpt_gpu.yaml"))
+    p.add_argument("--config", default=f"{REPO / 'configs' / 'default' / 'recipe.yaml'}#gpt_gpu")
     p.add_argument("--device", default="cpu")
     p.add_argument("gpts", nargs="+", help="GPT component folders")
     args = p.parse_args()

@@ -3,7 +3,7 @@
 Two commands (``experiments/gpu_speed_and_train.sh`` wraps the second for the GPU machine):
 
 ``prepare`` (where the corpus is): writes what the GPU run reads. ``--bundle`` (default ``.bench/gpu22``):
-the codes pack of ``configs/default/gpt_gpu.yaml`` (the default VQGAN's codes and the captions) and the slim
+the codes pack of ``configs/default/recipe.yaml#gpt_gpu`` (the default VQGAN's codes and the captions) and the slim
 MiniLM text tower (``scripts/gpu_gpt_bundle.py``). ``--wave-bundle`` (default ``.bench/gpu22-wave``): a
 waveform pack for the vocoder, 16-bit excerpts sized to what the repository leaves of the 64 MiB a lent
 machine takes per call. The two cannot travel together: the repository (26 MB), the codes pack (16 MB)
@@ -14,7 +14,7 @@ the waveform on the GPU, and 8-bit audio would teach the vocoder its quantisatio
 ``run`` (on the GPU; ``--smoke``: anywhere, on tiny data it makes itself, in a few minutes on a CPU):
 
 a. trains a column GPT (``model.type=columns``) and, beside it at the same budget, a flat GPT, both from
-   scratch on the codes pack for ``--gpt-minutes`` (3; gpt_gpu.yaml's recipe: resident batches, the cosine
+   scratch on the codes pack for ``--gpt-minutes`` (3; recipe.yaml#gpt_gpu's recipe: resident batches, the cosine
    schedule following the clock), so their validation losses compare; the column GPT's weights (best
    validation step) come back in fp16. ``--init-gpt DIR`` continues a column GPT from such weights (the
    optimiser state, ~100 MB, is over the return limit: a later session resumes from the weights);
@@ -91,7 +91,7 @@ def prepare(a: argparse.Namespace) -> None:
     codes, slim, wave = bundle / "codes.npz", bundle / "minilm-slim", wave_bundle / "wave.npz"
     if not codes.is_file():
         log("writing the codes pack (codes every clip with the default VQGAN: long on a CPU)")
-        rc = vividsound(["train", "gpt", "--config", str(REPO / "configs/default/gpt_gpu.yaml"), "--out",
+        rc = vividsound(["train", "gpt", "--config", f"{REPO / 'configs/default/recipe.yaml'}#gpt_gpu", "--out",
                          str(work / "codes"), "--write-pack", str(codes), "--set", f"data.manifest={a.corpus}",
                          "--set", f"vqgan={MODEL / 'vqgan'}", "--set", f"text.path={MODEL / 'text_encoder'}"],
                         1e6, work / "codes.log")
@@ -158,7 +158,7 @@ def smoke_bundle(root: Path) -> tuple[Path, list[str], list[str]]:
     bert = tiny_bert(root / "bert")
     gpt_sets = SMOKE_GPT + [f"vqgan={vq}", f"text.path={bert}", "train.device=cpu", "train.progress=false"]
     bundle = root / "bundle"
-    write_codes_pack("gpt", REPO / "configs/default/gpt_gpu.yaml", root / "codes-run", bundle / "codes.npz",
+    write_codes_pack("gpt", f"{REPO / 'configs/default/recipe.yaml'}#gpt_gpu", root / "codes-run", bundle / "codes.npz",
                      overrides=gpt_sets + [f"data.manifest={manifest}"])
     vocos_sets = SMOKE_VOCOS + ["train.device=cpu", "train.progress=false", "pack_seconds=0.5"]
     write_codes_pack("vocos", REPO / "configs/default/vocos.yaml", root / "wave-run", bundle / "wave.npz",
@@ -172,7 +172,7 @@ def gpt_args(bundle: Path, run: Path, kind: str, minutes: float, extra: list[str
             "train.progress=false", "export.vocoder=griffinlim", "train.tensorboard=false"]
     if not any(s.startswith("--set=vqgan=") for s in extra):
         sets += [f"vqgan={MODEL / 'vqgan'}", f"text.path={MODEL / 'text_encoder'}"]
-    return ["train", "gpt", "--config", str(REPO / "configs/default/gpt_gpu.yaml"), "--out", str(run)] + \
+    return ["train", "gpt", "--config", f"{REPO / 'configs/default/recipe.yaml'}#gpt_gpu", "--out", str(run)] + \
         [x for s in sets for x in ("--set", s)] + extra
 
 

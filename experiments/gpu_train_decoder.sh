@@ -5,7 +5,7 @@
 # perceptual loss: its tagger would be an in-house judge trained on our corpus).
 #
 # Here (the machine with the corpus), once:
-#   vividsound train vqgan --config configs/default/vqgan_decoder.yaml --out runs/melpack \
+#   vividsound train vqgan --config configs/default/recipe.yaml#vqgan_decoder --out runs/melpack \
 #       --set data.manifest=corpus/manifest.jsonl --write-pack .bench/decoder/mels.npz --pack-mb 56
 # On the GPU machine (carry .bench/decoder; results come back under $OUT):
 #   OUT_DIR=$OUT MINUTES=8 bash experiments/gpu_train_decoder.sh
@@ -33,7 +33,7 @@ for spec in "${specs[@]}"; do
     sets=()
     for kv in ${spec#*:}; do sets+=(--set "$kv"); done
     mkdir -p "$OUT_DIR/$name"
-    timeout "$limit" "$PY" -m vividsound train vqgan --config configs/default/vqgan_decoder.yaml \
+    timeout "$limit" "$PY" -m vividsound train vqgan --config configs/default/recipe.yaml#vqgan_decoder \
         --out "$work/$name" --set pack="$BUNDLE/mels.npz" --set init_from="$INIT" --set train_parts=decoder \
         --set loss.perceptual_weight=0 --set loss.disc_start=0 --set train.device="$DEVICE" \
         --set train.steps=1000000 --set train.max_minutes="$MINUTES" --set train.batch_size=32 --set train.warmup_steps=50 \

@@ -3,7 +3,7 @@
 # leaves most of an H100 idle), each for MINUTES of training, the cosine schedule following the clock.
 #
 # Here (the machine with the corpus), once:
-#   vividsound train gpt --config configs/default/gpt_gpu.yaml --out runs/pack --write-pack .bench/gpt-gpu/codes.npz \
+#   vividsound train gpt --config configs/default/recipe.yaml#gpt_gpu --out runs/pack --write-pack .bench/gpt-gpu/codes.npz \
 #       --set data.manifest=corpus/manifest.jsonl --set vqgan=src/vividsound/default_model/vqgan \
 #       --set text.path=src/vividsound/default_model/text_encoder --set init_from=src/vividsound/default_model/gpt
 #   python experiments/gpu_gpt_bundle.py pack --pack .bench/gpt-gpu/codes.npz --out .bench/gpt-gpu/minilm-slim
@@ -37,7 +37,7 @@ for spec in "${specs[@]}"; do
     for kv in ${spec#*:}; do sets+=(--set "$kv"); done
     mkdir -p "$OUT_DIR/$name"
     # the limit leaves room for setup (encoding every caption), the last validation and the export
-    timeout "$limit" "$PY" -m vividsound train gpt --config configs/default/gpt_gpu.yaml \
+    timeout "$limit" "$PY" -m vividsound train gpt --config configs/default/recipe.yaml#gpt_gpu \
         --out "$work/$name" --set pack="$BUNDLE/codes.npz" --set vqgan=$M/vqgan --set text.path=$M/text_encoder \
         --set init_from=$M/gpt --set train.max_minutes="$MINUTES" --set train.progress=false --set export.vocoder=griffinlim "${sets[@]}" \
         > "$OUT_DIR/$name/train.log" 2>&1 &

@@ -2,7 +2,7 @@
 
 Its decoder was first trained on 1.5 s crops only; with whole-grid group-norm statistics a 10 s grid then
 decoded one sound ~3 nats (~25 dB) louder than a 4 s grid did. The shipped decoder is fine-tuned on grids of
-1.5-10 s (configs/default/vqgan_decoder.yaml), so a sound decodes at one level whatever the clip's length.
+1.5-10 s (configs/default/recipe.yaml#vqgan_decoder), so a sound decodes at one level whatever the clip's length.
 ``decode_norm_columns`` (sliding-span statistics, off in the shipped config) must leave short grids alone.
 """
 

@@ -14,22 +14,46 @@ from vividsound.train import load_stage_config
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
+RECIPE = CONFIGS / "default" / "recipe.yaml"
+
+
 @pytest.mark.parametrize("kind", ["default", "paper"])
 @pytest.mark.parametrize("stage", ["tagger", "vqgan", "clap", "gpt", "melgan", "captioner"])
 def test_configs_load(kind, stage):
     load_stage_config(stage, CONFIGS / kind / f"{stage}.yaml")
 
 
+def test_default_recipe_loads_and_every_stage_config_is_valid():
+    from vividsound.train.recipe import load_recipe
+
+    r = load_recipe(RECIPE)
+    r.check_configs()
+    assert r.names == ("tagger", "vqgan", "vqgan_decoder", "clap", "gpt", "gpt_full", "gpt_gpu", "gpt_gpu_tail",
+                       "gpt_gpu_focus", "melgan")
+    assert {s.name for s in r.stages if s.when == "cuda"} == {"gpt_gpu", "gpt_gpu_tail", "gpt_gpu_focus"}
+    assert r.stage("melgan").when == "asked"
+    # every GPT reads the fine-tuned decoder's VQGAN (its codes are the vqgan stage's) and the CLAP text tower
+    assert all(dict(s.inputs) == {"vqgan": "vqgan_decoder", "text.path": "clap"} for s in r.stages if s.trainer == "gpt")
+    assert [(s.name, s.init) for s in r.stages if s.init] == [
+        ("vqgan_decoder", "vqgan"), ("gpt_full", "gpt"), ("gpt_gpu", "gpt_full"), ("gpt_gpu_tail", "gpt_gpu"),
+        ("gpt_gpu_focus", "gpt_gpu_tail")]
+    assert {s.pack for s in r.stages if s.pack} == {"codes"}
+    # a stage's config by name, as `vividsound train gpt --config recipe.yaml#gpt_full` reads it
+    assert load_stage_config("gpt", f"{RECIPE}#gpt_full") == load_stage_config("gpt", r.stage_config("gpt_full"))
+    with pytest.raises(ConfigError, match="trained by gpt, not vqgan"):
+        load_stage_config("vqgan", f"{RECIPE}#gpt_full")
+
+
 def test_default_gpt_full_is_the_gpt_on_whole_clips():
-    g = load_stage_config("gpt", CONFIGS / "default" / "gpt.yaml")
-    f = load_stage_config("gpt", CONFIGS / "default" / "gpt_full.yaml")
+    g = load_stage_config("gpt", f"{RECIPE}#gpt")
+    f = load_stage_config("gpt", f"{RECIPE}#gpt_full")
     assert (f.crop_columns, f.crop_start) == (f.model.max_columns, "head") and g.crop_start == "random"
     assert f.model == g.model and f.text == g.text and f.export == g.export
 
 
 def test_default_vqgan_decoder_fine_tunes_the_default_vqgan_on_long_grids():
-    v = load_stage_config("vqgan", CONFIGS / "default" / "vqgan.yaml")
-    d = load_stage_config("vqgan", CONFIGS / "default" / "vqgan_decoder.yaml")
+    v = load_stage_config("vqgan", f"{RECIPE}#vqgan")
+    d = load_stage_config("vqgan", f"{RECIPE}#vqgan_decoder")
     assert d.model == v.model and d.train_parts == "decoder"  # init_from the vqgan stage's export must fit
     t = v.model.downsample[1]
     assert d.data.crop_frames == 54 * t and d.min_crop_frames == v.data.crop_frames  # 1.5 s .. 10 s grids
@@ -42,9 +66,9 @@ def test_default_gpu_phase_configs_continue_gpt_full():
     from it in nothing else (so the pair is one recipe, not two)."""
     import dataclasses
 
-    f = load_stage_config("gpt", CONFIGS / "default" / "gpt_full.yaml")
-    g = load_stage_config("gpt", CONFIGS / "default" / "gpt_gpu.yaml")
-    t = load_stage_config("gpt", CONFIGS / "default" / "gpt_gpu_tail.yaml")
+    f = load_stage_config("gpt", f"{RECIPE}#gpt_full")
+    g = load_stage_config("gpt", f"{RECIPE}#gpt_gpu")
+    t = load_stage_config("gpt", f"{RECIPE}#gpt_gpu_tail")
     assert g.model == f.model and g.text == f.text and g.export == f.export and g.crop_start == "head"
     assert g.resident and g.train.max_minutes > 0
     assert t.train.lr < g.train.lr and t.train.seed != g.train.seed and 0 < t.train.max_minutes
@@ -58,8 +82,8 @@ def test_default_focus_config_fine_tunes_on_the_loudness_supplement():
     seeded sample of the other training clips; nothing else differs."""
     import dataclasses
 
-    g = load_stage_config("gpt", CONFIGS / "default" / "gpt_gpu.yaml")
-    f = load_stage_config("gpt", CONFIGS / "default" / "gpt_gpu_focus.yaml")
+    g = load_stage_config("gpt", f"{RECIPE}#gpt_gpu")
+    f = load_stage_config("gpt", f"{RECIPE}#gpt_gpu_focus")
     assert f.train.lr < g.train.lr and f.train.max_minutes > 0
     assert f.train_subset.others > 0  # the supplement alone would teach loudness and forget the rest
     same = dataclasses.replace(f, train_subset=g.train_subset,
@@ -85,7 +109,7 @@ def test_default_model_is_small_enough_to_ship():
     from vividsound.models.vqgan import VQGAN
 
     vq = load_stage_config("vqgan", CONFIGS / "default" / "vqgan.yaml").model
-    g = load_stage_config("gpt", CONFIGS / "default" / "gpt.yaml")
+    g = load_stage_config("gpt", f"{RECIPE}#gpt_gpu_focus")  # the last GPT stage: the shipped shape
     vqgan = VQGAN(vq)
     gpt = ConditionalGPT(GPTConfig(vocab_size=vq.quantizer.n_codes, block_size=g.model.max_columns * vq.rows,
                                    rows=vq.rows, cond_dim=384, cond_len=g.text.max_tokens, n_layer=g.model.n_layer,
@@ -97,13 +121,14 @@ def test_default_model_is_small_enough_to_ship():
     assert g.model.max_columns * vq.downsample[1] >= 861  # 10 s at 22,050 Hz
 
 
-def _tiny_configs(cdir, tiny_bert_dir, gpu=True):
-    """Tiny versions of every default stage (and, with ``gpu``, of the GPU phase's two configs)."""
+def _tiny_recipe(cdir, tiny_bert_dir, *, extra_stage=""):
+    """The default recipe's stages (names, trainers, inputs, init, packs, when, like) on tiny base configs and
+    schedules."""
     cdir.mkdir()
     quiet = {"train": {"steps": 2, "batch_size": 4, "progress": False, "tensorboard": False, "threads": 1,
                        "val_every": 0, "ckpt_every": 0, "warmup_steps": 1}, "data": {"crop_frames": 32}}
 
-    def write(stage, sets):
+    def write(name, sets):
         d = json.loads(json.dumps(quiet))
         for s in sets:
             k, v = s.split("=", 1)
@@ -112,45 +137,80 @@ def _tiny_configs(cdir, tiny_bert_dir, gpu=True):
             for p in path:
                 node = node.setdefault(p, {})
             node[last] = yaml.safe_load(v)
-        (cdir / f"{stage}.yaml").write_text(yaml.safe_dump(d))
+        (cdir / f"{name}.yaml").write_text(yaml.safe_dump(d))
 
     gpt = [s for s in TINY_GPT if not s.startswith("text.")] + ["text.encoder=clap", "text.mode=sequence",
                                                                 "text.max_tokens=8"]
     write("tagger", TINY_CNN)
     write("vqgan", TINY_VQ + ["loss.disc_start=1"])
-    write("vqgan_decoder", TINY_VQ + ["train_parts=decoder", "data.crop_frames=64", "min_crop_frames=16",
-                                      "loss.revive_every=0", "loss.disc_start=100"])
     write("clap", TINY_CNN_CLAP + ["model.text.backbone=hf", f"model.text.path={tiny_bert_dir}", "model.text.dim=32",
                                    "model.embed_dim=16"])
     write("gpt", gpt)
-    write("gpt_full", gpt + ["crop_start=head"])
-    if gpu:
-        long = gpt + ["crop_start=head", "crop_columns=32", "resident=true", "lead_silence=0.5",
-                      "lead_silence_seconds=[0.1,0.3]", "train.val_every=2", "train.max_minutes=5.0", "export.fp16=true"]
-        write("gpt_gpu", long + ["train.steps=4", "train.lr=0.001"])  # validated at steps 2 and 4
-        write("gpt_gpu_tail", long + ["train.steps=3", "train.lr=0.0005", "train.seed=5"])
-        write("gpt_gpu_focus", long + ["train.steps=3", "train.lr=0.0001", "train_subset.relations=[sweep]",
-                                       "train_subset.others=2"])
+    write("melgan", ["model.ngf=4", "model.n_residual=1", "discriminator.scales=1", "discriminator.ndf=4",
+                     "discriminator.n_layers=1", "data.crop_frames=8"])
+    (cdir / "recipe.yaml").write_text(f"""
+name: tiny-default
+stages:
+  - {{name: tagger, trainer: tagger, config: tagger.yaml}}
+  - {{name: vqgan, trainer: vqgan, config: vqgan.yaml, inputs: {{loss.tagger: tagger}}}}
+  - name: vqgan_decoder
+    trainer: vqgan
+    config: vqgan.yaml
+    init: vqgan
+    inputs: {{loss.tagger: tagger}}
+    set: {{train_parts: decoder, data.crop_frames: 64, min_crop_frames: 16, loss.revive_every: 0,
+           loss.disc_start: 100}}
+  - {{name: clap, trainer: clap, config: clap.yaml}}
+  - {{name: gpt, trainer: gpt, config: gpt.yaml, inputs: {{vqgan: vqgan_decoder, text.path: clap}}, keep: best}}
+  - name: gpt_full
+    trainer: gpt
+    config: gpt.yaml
+    init: gpt
+    keep: best
+    inputs: {{vqgan: vqgan_decoder, text.path: clap}}
+    set: {{crop_start: head}}
+  - name: gpt_gpu
+    trainer: gpt
+    config: gpt.yaml
+    when: cuda
+    init: gpt_full
+    keep: best
+    inputs: {{vqgan: vqgan_decoder, text.path: clap}}
+    pack: codes
+    set: {{crop_start: head, crop_columns: 32, resident: true, lead_silence: 0.5, lead_silence_seconds: [0.1, 0.3],
+           export.fp16: true}}
+    schedule: {{steps: 4, lr: 0.001, val_every: 2, max_minutes: 5.0}}
+  - {{name: gpt_gpu_tail, like: gpt_gpu, init: gpt_gpu, schedule: {{steps: 3, lr: 0.0005, seed: 5}}}}
+  - name: gpt_gpu_focus
+    like: gpt_gpu
+    init: gpt_gpu_tail
+    set: {{train_subset.relations: [sweep], train_subset.others: 2}}
+    schedule: {{steps: 3, lr: 0.0001}}
+  - {{name: melgan, trainer: melgan, config: melgan.yaml, when: asked}}
+{extra_stage}""")
+    return cdir / "recipe.yaml"
 
 
 def test_train_default_runs_every_stage_and_resumes(corpus, tiny_bert_dir, tmp_path, capsys):
     from vividsound.pipeline import TextToSound
     from vividsound.train.default_cli import train_default
 
-    cdir = tmp_path / "configs"
-    _tiny_configs(cdir, tiny_bert_dir, gpu=False)
+    recipe = _tiny_recipe(tmp_path / "configs", tiny_bert_dir)
     out = tmp_path / "out"
-    pipe = train_default(corpus.parent, out, device="cpu", configs=cdir, stop_after="vqgan")
+    pipe = train_default(corpus.parent, out, device="cpu", recipe=recipe, stop_after="vqgan")
     assert pipe == out / "vqgan" and not (out / "clap").exists()
-    pipe = train_default(corpus.parent, out, device="cpu", configs=cdir)
+    pipe = train_default(corpus.parent, out, device="cpu", recipe=recipe)
     assert "tagger: done already" in capsys.readouterr().out
     rec = json.loads((out / "stages.json").read_text())
     assert all(rec[s]["done"] and rec[s]["wall_s"] > 0 and rec[s]["sessions"][0]["device"].startswith("cpu")
                for s in ("tagger", "vqgan", "vqgan_decoder", "clap", "gpt", "gpt_full"))
+    assert not any(s in rec for s in ("gpt_gpu", "melgan", "pack:codes"))  # when: cuda / asked, on a CPU
+    assert rec["recipe"]["name"] == "tiny-default" and (out / "recipe.yaml").read_text() == recipe.read_text()
     # the decoder fine-tune starts from the vqgan stage; the GPTs and the pipeline use its VQGAN, whose codes
     # are the vqgan stage's
     dec = yaml.safe_load((out / "vqgan_decoder" / "config.yaml").read_text())
     assert dec["init_from"] == str((out / "vqgan" / "export" / "vqgan").resolve())
+    assert dec["loss"]["tagger"] == str((out / "tagger" / "export" / "tagger").resolve())
     for s in ("gpt", "gpt_full"):
         assert yaml.safe_load((out / s / "config.yaml").read_text())["vqgan"] == str(
             (out / "vqgan_decoder" / "export" / "vqgan").resolve())
@@ -159,22 +219,28 @@ def test_train_default_runs_every_stage_and_resumes(corpus, tiny_bert_dir, tmp_p
     assert rec["pipeline"]["bytes"] > 0
     full = yaml.safe_load((out / "gpt_full" / "config.yaml").read_text())
     assert full["init_from"] == str((out / "gpt" / "export" / "gpt").resolve()) and full["crop_start"] == "head"
-    # the pipeline is the second GPT phase's export
+    # the pipeline is the last GPT stage's export
     assert (pipe / "gpt" / "model.safetensors").read_bytes() == (
         out / "gpt_full" / "export" / "gpt" / "model.safetensors").read_bytes()
     tts = TextToSound.from_pretrained(pipe)
     assert tts.text_encoder.config.adapter == "mlp"
     assert tts("a low tone hums", duration=0.1).waveform.shape[1] == round(0.1 * 22050)
+    # one run, one recipe: a later sitting with a changed recipe is refused before anything runs
+    recipe.write_text(recipe.read_text().replace("crop_start: head}", "crop_start: random}"))
+    with pytest.raises(ConfigError, match="another recipe"):
+        train_default(corpus.parent, out, device="cpu", recipe=recipe)
 
 
 def test_default_configs_ship_inside_the_package():
-    """train-default must find its configs after `pip install .`, not only in a source checkout."""
+    """train-default must find its recipe and configs after `pip install .`, not only in a source checkout."""
     import vividsound
-    from vividsound.train.default_cli import ORDER, default_config_dir
+    from vividsound.train.default_cli import default_config_dir, default_recipe
+    from vividsound.train.recipe import load_recipe
 
     d = default_config_dir()
     assert d == Path(vividsound.__file__).resolve().parent / "configs" / "default"
-    assert all((d / f"{s}.yaml").is_file() for s in ORDER)
+    assert default_recipe() == d / "recipe.yaml"
+    assert all(s.config.parent == d and s.config.is_file() for s in load_recipe(default_recipe()).stages)
     assert (CONFIGS / "default").resolve() == d.resolve()  # the checkout's configs/ is the same folder
 
 
@@ -189,13 +255,12 @@ def test_train_default_gpu_phase_writes_a_pack_and_continues_from_the_best_gpt(c
     from vividsound.train.codepack import CodePack
     from vividsound.train.default_cli import best_gpt, train_default
 
-    cdir = tmp_path / "configs"
-    _tiny_configs(cdir, tiny_bert_dir)
+    recipe = _tiny_recipe(tmp_path / "configs", tiny_bert_dir)
     out = tmp_path / "out"
-    # auto on a CPU: the GPU phase is left out
-    train_default(corpus.parent, out, device="cpu", configs=cdir, stop_after="gpt_full")
+    # auto on a CPU: the GPU stages are left out
+    train_default(corpus.parent, out, device="cpu", recipe=recipe, stop_after="gpt_full")
     with pytest.raises(ConfigError, match="not part of this run"):
-        train_default(corpus.parent, out, device="cpu", configs=cdir, stop_after="gpt_gpu")
+        train_default(corpus.parent, out, device="cpu", recipe=recipe, stop_after="gpt_gpu")
     # make the best validation fall before the last step in gpt_gpu and gpt_gpu_focus, so "best" is a real choice
     losses = iter([0.5, 0.9, 0.7, 0.6, 0.4, 0.8])  # gpt_gpu: steps 2, 4; gpt_gpu_tail: 2, 3; gpt_gpu_focus: 2, 3
     from vividsound.train.gpt import GPTStage
@@ -209,11 +274,12 @@ def test_train_default_gpu_phase_writes_a_pack_and_continues_from_the_best_gpt(c
 
     monkeypatch.setattr(GPTStage, "validate", fake_validate)
     capsys.readouterr()
-    pipe = train_default(corpus.parent, out, device="cpu", configs=cdir, gpu_phase="on")
+    pipe = train_default(corpus.parent, out, device="cpu", recipe=recipe, gpu_phase="on")
     rec = json.loads((out / "stages.json").read_text())
-    assert rec["pack"]["done"] and rec["pack"]["bytes"] == (out / "pack" / "codes.npz").stat().st_size
+    pack_path = out / "packs" / "codes.npz"
+    assert rec["pack:codes"]["done"] and rec["pack:codes"]["bytes"] == pack_path.stat().st_size
     assert all(rec[s]["done"] for s in ("gpt_gpu", "gpt_gpu_tail", "gpt_gpu_focus"))
-    pack = CodePack.read(out / "pack" / "codes.npz")
+    pack = CodePack.read(pack_path)
     assert len(pack.items) > 0 and any(pack.leads)
     n_train = len(pack.split("train"))
     n_sweep = sum(1 for it in pack.split("train") if it.meta.get("relation") == "sweep")
@@ -222,10 +288,10 @@ def test_train_default_gpu_phase_writes_a_pack_and_continues_from_the_best_gpt(c
     t = yaml.safe_load((out / "gpt_gpu_tail" / "config.yaml").read_text())
     f = yaml.safe_load((out / "gpt_gpu_focus" / "config.yaml").read_text())
     assert g["init_from"] == str((out / "gpt_full" / "export" / "gpt").resolve())
-    assert g["pack"] == t["pack"] == f["pack"] == str((out / "pack" / "codes.npz").resolve()) and g["resident"]
+    assert g["pack"] == t["pack"] == f["pack"] == str(pack_path.resolve()) and g["resident"]
     assert best_gpt(out / "gpt_gpu") == out / "gpt_gpu" / "best" / "gpt"  # step 2 (0.5) beat step 4 (0.9)
     assert t["init_from"] == str((out / "gpt_gpu" / "best" / "gpt").resolve())
-    assert (t["train"]["lr"], t["train"]["seed"]) == (0.0005, 5)
+    assert (t["train"]["lr"], t["train"]["seed"], t["crop_columns"]) == (0.0005, 5, 32)  # like gpt_gpu, but
     # gpt_gpu_tail: step 2 scored 0.7, step 3 0.6 -> its export (last step) is the best; phase 4 starts there
     assert best_gpt(out / "gpt_gpu_tail") == out / "gpt_gpu_tail" / "export" / "gpt"
     assert f["init_from"] == str((out / "gpt_gpu_tail" / "export" / "gpt").resolve())
@@ -243,13 +309,100 @@ def test_train_default_gpu_phase_writes_a_pack_and_continues_from_the_best_gpt(c
     assert TextToSound.from_pretrained(pipe)("a low tone hums", duration=0.1).waveform.shape[1] == round(0.1 * 22050)
 
 
-def test_train_default_gpu_phase_needs_gpt_full(corpus, tiny_bert_dir, tmp_path):
+def test_packed_path_runs_the_same_recipe_without_the_corpus(corpus, tiny_bert_dir, tmp_path, vqgan_dir, capsys):
+    """The machine with the corpus writes the packs (--packs-only, earlier stages given); a machine without it
+    trains the pack stages from them (--packs, the same --given) into a pipeline."""
+    from vividsound.pipeline import TextToSound
     from vividsound.train.default_cli import train_default
 
-    cdir = tmp_path / "configs"
-    _tiny_configs(cdir, tiny_bert_dir)
-    (cdir / "gpt_full.yaml").unlink()
-    with pytest.raises(ConfigError, match="gpt_full"):
-        train_default(corpus.parent, tmp_path / "out", device="cpu", configs=cdir, gpu_phase="on")
-    with pytest.raises(ConfigError, match="gpu_phase"):
-        train_default(corpus.parent, tmp_path / "out", device="cpu", configs=cdir, gpu_phase="yes")
+    recipe = _tiny_recipe(tmp_path / "configs", tiny_bert_dir)
+    here = tmp_path / "here"
+    # first the text tower, trained here (a given needs a component folder)
+    train_default(corpus.parent, here, device="cpu", recipe=recipe, stop_after="clap",
+                  without=["tagger", "vqgan", "vqgan_decoder"], given={"vqgan_decoder": str(vqgan_dir)})
+    clap = here / "clap" / "export" / "text_encoder"
+    given = {"vqgan_decoder": str(vqgan_dir), "clap": str(clap), "gpt_full": str(tmp_path / "missing")}
+    with pytest.raises(ConfigError, match="gpt_full=.*not a component folder"):
+        train_default(corpus.parent, here, device="cpu", recipe=recipe, given=given, packs_only=True)
+    # packs-only: the pack stages' packs, nothing trained
+    packs = train_default(corpus.parent, tmp_path / "packer", device="cpu", recipe=recipe, gpu_phase="on",
+                          without=["tagger", "vqgan", "gpt"], given={"vqgan_decoder": str(vqgan_dir), "clap": str(clap)},
+                          packs_only=True, stop_after="gpt_gpu_focus")
+    assert sorted(p.name for p in packs.glob("*.npz")) == ["codes.npz"]
+    assert not any((tmp_path / "packer" / s).exists() for s in ("gpt_gpu", "gpt_gpu_tail", "gpt_gpu_focus"))
+    # elsewhere, no corpus: a stage that would read it is refused before anything runs
+    gpt_full = here / "given_gpt"
+    train_default(corpus.parent, here, device="cpu", recipe=recipe, without=["tagger", "vqgan"], stop_after="gpt",
+                  given={"vqgan_decoder": str(vqgan_dir)})
+    import shutil
+
+    shutil.copytree(here / "gpt" / "export" / "gpt", gpt_full)
+    given = {"vqgan_decoder": str(vqgan_dir), "clap": str(clap), "gpt_full": str(gpt_full)}
+    away = tmp_path / "away"
+    with pytest.raises(ConfigError, match="stage gpt_gpu reads the corpus.*--packs"):
+        train_default(None, away, device="cpu", recipe=recipe, gpu_phase="on", without=["tagger", "vqgan", "gpt"],
+                      given=given)
+    assert not away.exists()
+    with pytest.raises(ConfigError, match="stage gpt_gpu needs stage gpt_full's gpt"):
+        train_default(None, away, device="cpu", recipe=recipe, gpu_phase="on", packs=packs,
+                      without=["tagger", "vqgan", "gpt", "gpt_full"], given={k: given[k] for k in ("vqgan_decoder", "clap")})
+    pipe = train_default(None, away, device="cpu", recipe=recipe, gpu_phase="on", packs=packs,
+                         without=["tagger", "vqgan", "gpt"], given=given)
+    cfg = yaml.safe_load((away / "gpt_gpu" / "config.yaml").read_text())
+    assert cfg["pack"] == str((packs / "codes.npz").resolve()) and cfg["init_from"] == str(gpt_full.resolve())
+    assert cfg["data"]["manifest"] == "" and cfg["vqgan"] == str(vqgan_dir.resolve())
+    rec = json.loads((away / "stages.json").read_text())
+    assert rec["given"]["gpt_full"] == str(gpt_full.resolve()) and "pack:codes" not in rec
+    assert TextToSound.from_pretrained(pipe)("a low tone hums", duration=0.1).waveform.shape[1] == round(0.1 * 22050)
+
+
+@pytest.mark.parametrize("stage, error", [
+    ("  - {name: extra, trainer: gpt, config: gpt.yaml, inputs: {vqgan: nowhere}}", "input vqgan: 'nowhere' is not an earlier"),
+    ("  - {name: extra, trainer: gpt, config: gpt.yaml, init: vqgan}", "init 'vqgan' makes a vqgan, this stage a gpt"),
+    ("  - {name: extra, like: nothing}", "like 'nothing' is not an earlier stage"),
+    ("  - {name: tagger, trainer: tagger, config: tagger.yaml}", "a second stage of that name"),
+    ("  - {name: extra, trainer: tagger, config: tagger.yaml, pack: x}", "cannot train from a pack"),
+    ("  - {name: extra, trainer: gpt, config: gpt.yaml, stepz: 3}", "unknown key\\(s\\) stepz"),
+    ("  - {name: extra, trainer: gpt, config: nope.yaml}", "config .*nope.yaml not found"),
+    ("  - {name: extra, trainer: gpt, config: gpt.yaml, set: {train.steps: 3}}", "set train.steps: use schedule"),
+    ("  - {name: extra, trainer: gpt, config: gpt.yaml, schedule: {stepz: 3}}", "stage extra: unknown config key.*stepz"),
+    ("  - {name: extra, trainer: gpt, config: gpt.yaml, when: sometimes}", "when must be one of"),
+    ("  - {name: Extra, trainer: gpt, config: gpt.yaml}", "lower-case identifier"),
+])
+def test_a_bad_recipe_is_refused_in_one_line_before_anything_runs(tmp_path, tiny_bert_dir, corpus, stage, error):
+    from vividsound.train.default_cli import train_default
+
+    recipe = _tiny_recipe(tmp_path / "configs", tiny_bert_dir, extra_stage=stage)
+    with pytest.raises(ConfigError, match=error) as e:
+        train_default(corpus.parent, tmp_path / "out", device="cpu", recipe=recipe)
+    assert "\n" not in str(e.value) and not (tmp_path / "out").exists()
+
+
+def test_train_default_options_are_checked(corpus, tiny_bert_dir, tmp_path):
+    from vividsound.train.default_cli import train_default
+
+    recipe = _tiny_recipe(tmp_path / "configs", tiny_bert_dir)
+    out = tmp_path / "out"
+    for kw, error in [({"gpu_phase": "yes"}, "gpu_phase"), ({"with_": ["gpt_xl"]}, "no stage 'gpt_xl'"),
+                      ({"overrides": ["gptx.train.steps=3"]}, "must start with a stage name"),
+                      ({"stop_after": "melgan"}, "not part of this run"),
+                      ({"without": ["gpt"]}, "stage gpt_full needs stage gpt's gpt"),
+                      ({"packs": tmp_path / "none"}, "no such folder"),
+                      ({"given": ["vqgan"]}, "use STAGE=FOLDER")]:
+        with pytest.raises(ConfigError, match=error):
+            train_default(corpus.parent, out, device="cpu", recipe=recipe, **kw)
+    with pytest.raises(ConfigError, match="no manifest.jsonl"):
+        train_default(tmp_path, out, device="cpu", recipe=recipe)
+    with pytest.raises(ConfigError, match="stage tagger reads the corpus: pass --corpus"):
+        train_default(None, out, device="cpu", recipe=recipe)
+    assert not out.exists()
+
+
+def test_show_config_and_train_by_hand_from_a_recipe_stage(tmp_path, capsys):
+    """`train-default --show-config STAGE` prints what `train KIND --config recipe.yaml#STAGE` trains with."""
+    from vividsound.cli import main
+
+    assert main(["train-default", "--show-config", "gpt_gpu_tail"]) == 0
+    text = capsys.readouterr().out
+    assert "init_from: stage gpt_gpu's gpt" in text and "pack: OUT/packs/codes.npz" in text
+    assert load_stage_config("gpt", yaml.safe_load(text)) == load_stage_config("gpt", f"{RECIPE}#gpt_gpu_tail")

@@ -37,11 +37,20 @@ def stage_class(name: str) -> type:
 
 
 def load_stage_config(stage: str, config: str | Path | dict | None = None, overrides: Sequence[str] = ()) -> Any:
-    """The stage's frozen config from a YAML/JSON file (or a dict) plus ``key=value`` overrides.
+    """The stage's frozen config from a YAML/JSON file (or a dict, or ``RECIPE.yaml#STAGE``: a recipe stage's
+    config, :mod:`vividsound.train.recipe`) plus ``key=value`` overrides.
 
     Unknown keys and wrong types raise :class:`~vividsound.errors.ConfigError` (one line).
     """
     cls = stage_class(stage).config_class
+    if isinstance(config, (str, Path)) and "#" in str(config):  # RECIPE.yaml#STAGE: that stage's config
+        from vividsound.train.recipe import load_recipe
+
+        path, _, name = str(config).rpartition("#")
+        recipe = load_recipe(path)
+        if recipe.stage(name).trainer != stage:
+            raise ConfigError(f"--config {config}: stage {name} is trained by {recipe.stage(name).trainer}, not {stage}")
+        config = recipe.stage_config(name)
     data = {} if config is None else (dict(config) if isinstance(config, dict) else load_config_file(config))
     return from_dict(cls, apply_overrides(data, list(overrides)))
 

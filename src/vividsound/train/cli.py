@@ -9,7 +9,8 @@ from vividsound.train import STAGES
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("stage", choices=list(STAGES), help="which stage to train")
-    parser.add_argument("--config", help="YAML or JSON config (e.g. configs/default/vqgan.yaml); "
+    parser.add_argument("--config", help="YAML or JSON config (e.g. configs/default/vqgan.yaml), or a "
+                        "recipe's stage (e.g. configs/default/recipe.yaml#gpt_gpu); "
                         "omitted: the built-in defaults")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.steps=100 (repeatable; types are checked)")

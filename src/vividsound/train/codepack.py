@@ -7,8 +7,8 @@ manifest gives one (for ``train_subset``), and (when the config uses
 ``pack=FILE`` the GPT stage needs no manifest, audio or mel cache: the file can be carried to a GPU
 machine that has none of them (the default corpus packs into about 10 MB; its audio is 6 GB).
 
-    vividsound train gpt --config configs/default/gpt_full.yaml --out runs/pack --write-pack codes.npz
-    vividsound train gpt --config configs/default/gpt_full.yaml --set pack=codes.npz --set resident=true ...
+    vividsound train gpt --config configs/default/recipe.yaml#gpt_full --out runs/pack --write-pack codes.npz
+    vividsound train gpt --config configs/default/recipe.yaml#gpt_full --set pack=codes.npz --set resident=true ...
 
 The file is a NumPy ``.npz`` (no pickles): ``meta`` (UTF-8 JSON), ``codes`` (rows, total columns) uint16
 and ``offsets`` (2N + 1,) int64, the column where each item's plain grid and lead grid start.

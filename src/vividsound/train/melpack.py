@@ -5,9 +5,9 @@ item's log-mel (the run's ``MelConfig``) stored as 8-bit codes over a fixed rang
 tens of megabytes holds a few hours of spectrogram. The quantisation step (0.06 nats over -11.5..4 nats) is
 far below the codec's own error (a trained VQGAN's mean absolute log-mel error is ~0.2 nats and more).
 
-    vividsound train vqgan --config configs/default/vqgan_decoder.yaml --set data.manifest=corpus/manifest.jsonl \
+    vividsound train vqgan --config configs/default/recipe.yaml#vqgan_decoder --set data.manifest=corpus/manifest.jsonl \
         --out runs/melpack --write-pack mels.npz --pack-mb 56
-    vividsound train vqgan --config configs/default/vqgan_decoder.yaml --set pack=mels.npz ... --out runs/dec
+    vividsound train vqgan --config configs/default/recipe.yaml#vqgan_decoder --set pack=mels.npz ... --out runs/dec
 
 Which items: every validation item the run would validate on (``data.val_items``, in manifest order), then
 training items in a seeded random order until the budget is spent; items longer than ``data.crop_frames``
