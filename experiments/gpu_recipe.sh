@@ -7,7 +7,9 @@
 #       --without tagger --without vqgan --without gpt \
 #       --given vqgan_decoder=src/vividsound/default_model/vqgan --given clap=src/vividsound/default_model/text_encoder
 #   mkdir -p .bench/recipe && cp runs/packer/packs/codes.npz .bench/recipe/
-#   python experiments/gpu_gpt_bundle.py pack --pack .bench/recipe/codes.npz --out .bench/recipe/minilm-slim
+#   python experiments/gpu_gpt_bundle.py pack --pack .bench/recipe/codes.npz --out .bench/recipe/minilm-slim [--int8]
+# (the tracked tree, about 28 MB, the pack and the slim MiniLM must stay under a 64 MiB upload: --int8 halves
+# the MiniLM copy to 12.5 MB at a small cost in feature accuracy, see that script)
 # On the GPU machine (carry .bench/recipe; results come back under $OUT):
 #   OUT_DIR=$OUT bash experiments/gpu_recipe.sh
 # Back come OUT_DIR/pipeline.tar.gz (the pipeline's GPT in fp16 with the run's recipe.json and stages.json:
