@@ -199,13 +199,15 @@ def test_train_default_runs_every_stage_and_resumes(corpus, tiny_bert_dir, tmp_p
     out = tmp_path / "out"
     pipe = train_default(corpus.parent, out, device="cpu", recipe=recipe, stop_after="vqgan")
     assert pipe == out / "vqgan" and not (out / "clap").exists()
-    pipe = train_default(corpus.parent, out, device="cpu", recipe=recipe)
+    pipe = train_default(corpus.parent, out, device="cpu", recipe=recipe, overrides=["gpt_full.train.log_every=1"])
     assert "tagger: done already" in capsys.readouterr().out
     rec = json.loads((out / "stages.json").read_text())
     assert all(rec[s]["done"] and rec[s]["wall_s"] > 0 and rec[s]["sessions"][0]["device"].startswith("cpu")
                for s in ("tagger", "vqgan", "vqgan_decoder", "clap", "gpt", "gpt_full"))
     assert not any(s in rec for s in ("gpt_gpu", "melgan", "pack:codes"))  # when: cuda / asked, on a CPU
     assert rec["recipe"]["name"] == "tiny-default" and (out / "recipe.yaml").read_text() == recipe.read_text()
+    assert [s["stages"] for s in rec["sittings"]] == [["tagger", "vqgan", "vqgan_decoder", "clap", "gpt", "gpt_full"]] * 2
+    assert [s["overrides"] for s in rec["sittings"]] == [[], ["gpt_full.train.log_every=1"]]
     # the decoder fine-tune starts from the vqgan stage; the GPTs and the pipeline use its VQGAN, whose codes
     # are the vqgan stage's
     dec = yaml.safe_load((out / "vqgan_decoder" / "config.yaml").read_text())

@@ -240,6 +240,12 @@ def train_default(corpus: str | Path | None, out: str | Path, *, device: str = "
     record["recipe"] = {"name": r.name, "digest": r.digest}
     if giv:
         record.setdefault("given", {}).update({k: str(v) for k, v in giv.items()})
+    # every sitting of the run: when, where, and what it was told beyond the recipe
+    record.setdefault("sittings", []).append({
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "device": _device_name(device),
+        "stages": names, "overrides": list(overrides or []), "given": {k: str(v) for k, v in giv.items()},
+        "corpus": str(manifest.resolve()) if manifest else None, "packs": str(pack_dir) if pack_dir else None,
+        "packs_only": packs_only})
     _write_record(record_path, record)
     common = [f"train.device={device}"]
     if manifest is not None:
