@@ -285,6 +285,23 @@ def test_prior_prompts_are_seeded_generic_captions():
     assert len(prior_prompts(len(pool) + 5, 0)) == len(pool) + 5
 
 
+def test_prior_prompts_mix_in_the_corpus_compositions():
+    """Half of the default prior captions are compositions worded by the corpus builder's templates: order,
+    counts, loudness, background and leading silence, as the probes ask; the other half as before."""
+    from vividsound.data.labels import EVENTS
+    from vividsound.finetune.trainer import prior_prompts
+
+    pool = {ev.clauses[0] for ev in EVENTS.values()}
+    a = prior_prompts(48, 0, 0.5)
+    assert a == prior_prompts(48, 0, 0.5) and len(a) == 48
+    assert a[:24] == prior_prompts(24, 0) and not set(a[24:]) & pool
+    comp = " | ".join(a[24:])
+    for marker in (", then ", "silence, then ", "background", "loudly", "quietly"):
+        assert marker in comp, marker
+    assert any(w in comp for w in ("twice", "three times", "four times"))
+    assert prior_prompts(10, 0, 1.0) != prior_prompts(10, 0, 0.0)
+
+
 def _nll(pipe, grids, prompts):
     """Mean teacher-forced cross-entropy of code grids under their captions."""
     with torch.no_grad():
@@ -307,8 +324,9 @@ def test_prior_rows_keep_the_base_closer_and_resume_exactly(clips_dir, tiny_mode
     assert meta["finetune"]["settings"]["prior_rows"] == 3 and meta["finetune"]["settings"]["prior_clips"] == 6
     # the base's own samples (same seeds as the run's) stay likelier under the model trained with them
     base = TextToSound.from_pretrained(tiny_model_dir)
-    columns = meta["finetune"]["settings"]["columns"]
-    prompts, grids = sample_prior(base, 6, columns, 0, tmp_path / "p")
+    full = base.gpt.config.block_size // base.gpt.config.rows  # the base's rows: its whole window
+    assert meta["finetune"]["settings"]["columns"] < full and meta["finetune"]["settings"]["prior_full_length"]
+    prompts, grids = sample_prior(base, 6, full, 0, tmp_path / "p", compositional=0.5)
     nll = {k: _nll(TextToSound.from_pretrained(tmp_path / k), grids, prompts) for k in ("plain", "kept")}
     assert nll["kept"] < nll["plain"], nll
     # interrupted and resumed: the same adapters as one uninterrupted run
@@ -326,3 +344,6 @@ def test_auto_steps_pays_the_base_rows_from_the_same_budget():
     assert auto_steps(100, 8, 300) == 240  # 100 clips of 10 s: the budget, not 30 passes
     assert auto_steps(100, 8, 300, prior_rows=8) == 120  # twice the rows a step: half the steps
     assert auto_steps(9, 8, 85, prior_rows=8) == auto_steps(9, 8, 85) == 100  # small sets: the minimum
+    # the base's rows at full length cost their own length: 8 x 300 + 8 x 300 positions a step
+    assert auto_steps(100, 8, 300, prior_rows=8, prior_positions=300) == 120
+    assert auto_steps(100, 8, 85, prior_rows=8, prior_positions=300) == 240 * 300 // (85 + 300)

@@ -9,7 +9,8 @@ from vividsound.finetune.trainer import FinetuneConfig
 # option -> FinetuneConfig field (left out of the options when not given, so --resume keeps the run's)
 _OPTIONS = {"steps": "steps", "minutes": "minutes", "batch_size": "batch_size", "lr": "lr", "rank": "rank",
             "alpha": "alpha", "seed": "seed", "cond_dropout": "cond_dropout", "warmup_steps": "warmup_steps",
-            "prior_rows": "prior_rows", "prior_clips": "prior_clips"}
+            "prior_rows": "prior_rows", "prior_clips": "prior_clips", "prior_compositional": "prior_compositional",
+            "prior_full_length": "prior_full_length"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,10 +36,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cond-dropout", type=float, metavar="P",
                    help=f"fraction of rows trained without their caption, for --cfg-scale (default {d.cond_dropout:g})")
     p.add_argument("--prior-rows", type=int, metavar="N",
-                   help="add N of the base model's own samples (of generic captions) to every step, so it keeps "
-                        f"more of what it knew; costs N/batch-size more per step (default {d.prior_rows}; 0 = off)")
+                   help="add N of the base model's own samples (of its corpus's captions) to every step, so it keeps "
+                        f"more of what it knew (default {d.prior_rows}; 0 = off)")
     p.add_argument("--prior-clips", type=int, metavar="N",
                    help=f"how many such samples to make first (default {d.prior_clips})")
+    p.add_argument("--prior-compositional", type=float, metavar="F",
+                   help="share of those samples whose captions are compositions (\"X, then Y\", \"X three times\", "
+                        f"\"silence, then X\", ...; default {d.prior_compositional:g})")
+    p.add_argument("--prior-full-length", action=argparse.BooleanOptionalAction, default=None,
+                   help="make the base's samples as long as its window (10 s for the default), not as long as "
+                        "your clips (default: on)")
     p.add_argument("--text-adapter", action="store_true",
                    help="also adapt the text encoder's trained MLP (when the base has one)")
     p.add_argument("--seed", type=int, metavar="N", help=f"random seed (default {d.seed})")

@@ -71,10 +71,14 @@ class FinetuneConfig:
     ckpt_every: int = 25  # steps between resume checkpoints
     prior_rows: int = 8  # rows of the base model's own samples added to every step (0 = off): keeps what it knew
     prior_clips: int = 48  # how many such samples are made (from the corpus's generic captions) when prior_rows > 0
+    prior_compositional: float = 0.5  # share of those captions that are compositions ("X, then Y", "twice", ...)
+    prior_full_length: bool = True  # the base's samples as long as its window (not as the user's clips)
 
     # Settings a resumed run must share with the run it continues (steps and minutes may change).
     IDENTITY = ("batch_size", "lr", "warmup_steps", "rank", "alpha", "text_adapter", "cond_dropout", "seed",
-                "prior_rows", "prior_clips")
+                "prior_rows", "prior_clips", "prior_compositional", "prior_full_length")
+    # what a run saved before a setting existed did (a resume continues it the same way)
+    BEFORE = {"prior_compositional": 0.0, "prior_full_length": False}
 
     def check(self) -> None:
         def bad(name: str, allowed: str) -> InputError:
@@ -96,6 +100,11 @@ class FinetuneConfig:
             raise bad("prior_rows", "0..256")
         if self.prior_clips > 4096:
             raise bad("prior_clips", "1..4096")
+        v = self.prior_compositional
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
+            raise bad("prior_compositional", "a share from 0 to 1")
+        if not isinstance(self.prior_full_length, bool):
+            raise bad("prior_full_length", "true or false")
         for name, allowed in (("lr", "0 < lr <= 1"), ("alpha", "alpha > 0")):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0 or (name == "lr" and v > 1):
@@ -114,14 +123,16 @@ AUTO_MIN_STEPS = 100  # ... but at least this many steps ...
 AUTO_POSITIONS = 240 * 8 * 300  # ... and at most this many GPT positions in all (240 steps of 8 clips of 10 s)
 
 
-def auto_steps(n_clips: int, batch_size: int, positions: int = 300, prior_rows: int = 0) -> int:
+def auto_steps(n_clips: int, batch_size: int, positions: int = 300, prior_rows: int = 0,
+               prior_positions: int | None = None) -> int:
     """Default length: 30 passes over the clips, at least 100 steps, at most a fixed compute budget.
 
     ``positions`` is the GPT sequence length of one example (prefix + codes). The budget is what 100 clips
     of 10 s take in about 15 minutes on 2 CPU cores with the default model (docs/FINETUNE.md); shorter
-    clips cost less per step and get more steps. The base's own rows (``prior_rows``) are paid from the
-    same budget: a step of ``batch_size + prior_rows`` rows counts as that many examples."""
-    cap = max(AUTO_MIN_STEPS, AUTO_POSITIONS // ((batch_size + prior_rows) * positions))
+    clips cost less per step and get more steps. The base's own rows (``prior_rows``, each
+    ``prior_positions`` long, by default as long as the clips') are paid from the same budget."""
+    per_step = batch_size * positions + prior_rows * (positions if prior_positions is None else prior_positions)
+    cap = max(AUTO_MIN_STEPS, AUTO_POSITIONS // per_step)
     return int(min(cap, max(AUTO_MIN_STEPS, math.ceil(AUTO_EPOCHS * n_clips / batch_size))))
 
 
@@ -156,25 +167,48 @@ def text_tail(enc, feat: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return feat * mask[..., None]
 
 
-def prior_prompts(n: int, seed: int) -> list[str]:
-    """``n`` generic captions (each event's first phrasing in the corpus label table, the wording the base
-    model was trained on), drawn without replacement while they last, seeded."""
+# the corpus's compositions the prior rows keep (the probes ask for them): its mixture relations, and
+# "silence, then X"
+PRIOR_RELATIONS = ("then", "k_times", "quiet_loud", "loud_quiet", "background", "lead")
+
+
+def prior_prompts(n: int, seed: int, compositional: float = 0.0) -> list[str]:
+    """``n`` captions in the wording the base model was trained on, seeded: generic ones (each event's first
+    phrasing in the corpus label table, drawn without replacement while they last) and, for a share
+    ``compositional`` of them, the corpus's compositions of those events (:data:`PRIOR_RELATIONS`, worded by
+    the corpus builder's own caption templates), so that the base's own samples also keep order, counts,
+    loudness and leading silence."""
+    from vividsound.data.captions import clip_info, mixture_captions
     from vividsound.data.labels import EVENTS
+    from vividsound.train.gpt import lead_caption
 
     pool = sorted({ev.clauses[0] for ev in EVENTS.values()})
     rng = np.random.default_rng([seed, 24])
+    m = int(round(n * compositional))
     picks: list[str] = []
-    while len(picks) < n:
+    while len(picks) < n - m:
         picks += [pool[i] for i in rng.permutation(len(pool))]
-    return picks[:n]
+    picks = picks[: n - m]
+    events = sorted(k for k, ev in EVENTS.items() if ev.family not in ("speech", "voice", "music"))
+    crng = np.random.default_rng([seed, 24, 1])
+    for i in range(m):
+        relation = PRIOR_RELATIONS[i % len(PRIOR_RELATIONS)]
+        names = [events[int(j)] for j in crng.choice(len(events), size=2, replace=False)]
+        infos = [clip_info(e, EVENTS[e].family, {}) for e in names]
+        if relation == "lead":
+            picks.append(lead_caption(infos[0].clauses[0]))
+        else:
+            caps = mixture_captions(relation, infos, int(crng.integers(2, 5)), crng)
+            picks.append(caps[int(crng.integers(len(caps)))])
+    return picks
 
 
 def sample_prior(pipe, n: int, columns: int, seed: int, folder: Path, batch: int = 8,
-                 progress: bool = False) -> tuple[list[str], torch.Tensor]:
+                 progress: bool = False, compositional: float = 0.0) -> tuple[list[str], torch.Tensor]:
     """The base model's own code grids (n, rows, columns) for :func:`prior_prompts`, with its sampling
     defaults; made once and kept in ``folder`` (a resumed run reads them back)."""
     path = folder / "prior.pt"
-    prompts = prior_prompts(n, seed)
+    prompts = prior_prompts(n, seed, compositional)
     if path.is_file():
         saved = torch.load(path, map_location="cpu", weights_only=True)
         if saved["prompts"] == prompts and saved["grids"].shape[-1] == columns:
@@ -289,7 +323,7 @@ def finetune(data: str | Path, out: str | Path, *, base: str | Path | None = Non
             problems.append("the clips or captions changed")
         if state["base_sha256"] != base_hash:
             problems.append(f"the base model differs (sha256 {base_hash[:12]}, the run's {state['base_sha256'][:12]})")
-        saved = state["settings"]
+        saved = {**FinetuneConfig.BEFORE, **state["settings"]}
         diff = [f"{k}={options[k]!r} (the run's {saved[k]!r})" for k in FinetuneConfig.IDENTITY
                 if k in options and options[k] != saved[k]]
         if diff:
@@ -304,7 +338,11 @@ def finetune(data: str | Path, out: str | Path, *, base: str | Path | None = Non
         if overwrite and state_dir.exists():
             shutil.rmtree(state_dir)
     positions = gpt.config.cond_len + columns * gpt.config.rows
-    steps = cfg.steps or auto_steps(len(clips), cfg.batch_size, positions, cfg.prior_rows)
+    # the base's own rows are as long as its longest clip (its window), whatever the user's clips: their
+    # compositions ("X, then Y", "three times", "silence, then") and every position keep what the base did
+    prior_columns = gpt.config.block_size // gpt.config.rows if cfg.prior_full_length else columns
+    steps = cfg.steps or auto_steps(len(clips), cfg.batch_size, positions, cfg.prior_rows,
+                                    gpt.config.cond_len + prior_columns * gpt.config.rows)
     if resume and steps < int(state["step"]):
         raise InputError(f"--steps {steps}: the run being resumed has already done {state['step']} steps")
     seconds = sum(c.seconds for c in clips)
@@ -338,8 +376,8 @@ def finetune(data: str | Path, out: str | Path, *, base: str | Path | None = Non
     prior_caps: list[str] = []
     prior_toks = None
     if cfg.prior_rows:
-        prior_caps, prior_grids = sample_prior(pipe, cfg.prior_clips, columns, cfg.seed, state_dir,
-                                               progress=progress)
+        prior_caps, prior_grids = sample_prior(pipe, cfg.prior_clips, prior_columns, cfg.seed, state_dir,
+                                               progress=progress, compositional=cfg.prior_compositional)
         prior_toks = vq.codes_to_sequence(prior_grids.to(toks.device))
         log(f"{len(prior_caps)} clips sampled from the base model itself; {cfg.prior_rows} of them join every step")
 
@@ -408,19 +446,28 @@ def finetune(data: str | Path, out: str | Path, *, base: str | Path | None = Non
             idx = order.next(cfg.batch_size)
             rng = np.random.default_rng([cfg.seed, step])
             pick = [cap_ids[i][int(rng.integers(len(cap_ids[i])))] for i in idx]
-            batch = toks[idx]
+            parts = [toks[idx]]
             if prior_order is not None:  # the base's own samples, under their own captions
                 pidx = prior_order.next(cfg.prior_rows)
                 pick += [prior_ids[i] for i in pidx]
-                batch = torch.cat([batch, prior_toks[pidx]])
+                parts.append(prior_toks[pidx])
+            if len(parts) == 2 and parts[0].shape[1] == parts[1].shape[1]:
+                parts = [torch.cat(parts)]
             keep = torch.from_numpy(rng.random(len(pick)) >= cfg.cond_dropout)
             torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout of this step: exact resume
             mask = bb_mask[pick] & keep[:, None]
             feat = text_tail(text, bb_feat[pick], mask)
             for gr in opt.param_groups:
                 gr["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-            logits = gpt(batch, feat, mask)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.reshape(-1))
+            # one cross-entropy over every token of the step (rows of two lengths: one forward pass each)
+            total, count, a = 0.0, 0, 0
+            for part in parts:
+                b = a + len(part)
+                logits = gpt(part, feat[a:b], mask[a:b])
+                total = total + F.cross_entropy(logits.reshape(-1, logits.shape[-1]), part.reshape(-1),
+                                                reduction="sum")
+                count, a = count + part.numel(), b
+            loss = total / count
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
