@@ -306,7 +306,7 @@ def main() -> None:
              "generated clips to the centroid of the class's real held-out clips (aiSFX embeddings); `acc`: "
              "fraction nearest to their own class's centroid among the three; `train cos`: the real training "
              "clips' cosine to the same centroid (what a perfect imitation would reach). Fine-tune time is "
-             "process CPU seconds, one thread.", "",
+             f"process CPU seconds with {args.threads} torch thread(s).", "",
              markdown_table(["class", "package", "licence", "train / held-out clips", "steps (CPU time)",
                              "codebook round trip dB", "train cos", "default cos", "default acc",
                              "fine-tuned cos", "fine-tuned acc"], rows), "", ref_line, "",
