@@ -180,20 +180,26 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
+def set_path(data: dict[str, Any], path: Sequence[str], value: Any, *, where: str) -> None:
+    """Set ``data[path[0]][path[1]]... = value`` in place, making missing sections; ``where`` names the
+    change in the error when a step of the path is a value, not a section."""
+    node = data
+    for part in path[:-1]:
+        nxt = node.get(part)
+        if nxt is None:
+            nxt = node[part] = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"{where}: {part!r} is not a section")
+        node = nxt
+    node[path[-1]] = value
+
+
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Return a copy of ``data`` with dotted overrides applied (types are checked by ``from_dict``)."""
     out = json.loads(json.dumps(data))
     for item in overrides:
         path, value = parse_override(item)
-        node = out
-        for part in path[:-1]:
-            nxt = node.get(part)
-            if nxt is None:
-                nxt = node[part] = {}
-            if not isinstance(nxt, dict):
-                raise ConfigError(f"override {item!r}: {part!r} is not a section")
-            node = nxt
-        node[path[-1]] = value
+        set_path(out, path, value, where=f"override {item!r}")
     return out
 
 

@@ -81,14 +81,15 @@ class Recipe:
     def stage_config(self, name: str) -> dict[str, Any]:
         """The stage's config as plain data: its base file with ``set`` and ``schedule`` applied (``inputs``,
         ``init`` and ``pack`` are paths of a run: :mod:`vividsound.train.default_cli` adds them)."""
-        from vividsound.config import load_config_file
+        from vividsound.config import load_config_file, set_path
 
         s = self.stage(name)
-        data = copy.deepcopy(load_config_file(s.config))
+        data = load_config_file(s.config)  # a fresh dict on every call
         for key, value in s.set:
-            _put(data, key, value, where=f"recipe {self.path}, stage {name}, set {key}")
+            set_path(data, key.split("."), copy.deepcopy(value), where=f"recipe {self.path}, stage {name}, set {key}")
         for key, value in s.schedule:
-            _put(data, f"train.{key}", value, where=f"recipe {self.path}, stage {name}, schedule {key}")
+            set_path(data, ["train", *key.split(".")], copy.deepcopy(value),
+                     where=f"recipe {self.path}, stage {name}, schedule {key}")
         return data
 
     def check_configs(self) -> None:
@@ -103,17 +104,6 @@ class Recipe:
                 from_dict(stage_class(s.trainer).config_class, data)
             except ConfigError as e:
                 raise ConfigError(f"recipe {self.path}, stage {s.name}: {e}") from None
-
-
-def _put(data: dict, dotted: str, value: Any, *, where: str) -> None:
-    node = data
-    *path, last = dotted.split(".")
-    for part in path:
-        nxt = node.setdefault(part, {})
-        if not isinstance(nxt, dict):
-            raise ConfigError(f"{where}: {part!r} is not a section")
-        node = nxt
-    node[last] = copy.deepcopy(value)
 
 
 def _flat(value: Any, where: str, prefix: str = "") -> list[tuple[str, Any]]:
