@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from vividsound.errors import InputError
-from vividsound.eval.compare import _check_comparable, load_report
+from vividsound.eval.compare import check_comparable, load_report
 
 WEIGHTS_MB = 40.0
 SECONDS_PER_10S = 5.0
@@ -50,7 +50,7 @@ def _num(x: Any, where: str) -> float:
 
 def item_checks(shipped: dict, cand: dict) -> list[Check]:
     """Rule 1: FD aiSFX <= 0.95 x shipped, KL aiSFX <= shipped + 0.05 (200 seeded val items, 5 s)."""
-    _check_comparable([("shipped", shipped), ("candidate", cand)])
+    check_comparable([("shipped", shipped), ("candidate", cand)])
     cfg = shipped.get("config", {})
     if cfg.get("split") != "val":
         raise InputError(f"item reports are on the {cfg.get('split')!r} split: the rule selects on 'val'")
@@ -95,7 +95,7 @@ def prompt_checks(shipped: dict, cand: dict) -> list[Check]:
 
 def probe_checks(shipped: dict, cand: dict) -> list[Check]:
     """Rule 4: probes overall >= shipped - 0.03, no type more than 0.10 below the shipped model's."""
-    _check_comparable([("shipped", shipped), ("candidate", cand)])
+    check_comparable([("shipped", shipped), ("candidate", cand)])
     p0, p1 = shipped.get("probes"), cand.get("probes")
     if not isinstance(p0, dict) or not isinstance(p1, dict):
         raise InputError("probe reports without probe results (evaluate --probes DIR --probes-only)")

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from vividsound.errors import InputError
 from vividsound.eval.report import format_value
 
-__all__ = ["load_report", "compare_table", "main"]
+__all__ = ["load_report", "check_comparable", "compare_table", "main"]
 
 # settings that must agree for two reports to share a table
 _SAME = ("split", "num_samples", "max_items", "sample", "sample_seed", "duration", "domain", "seed", "probes_per_type")
@@ -36,7 +36,7 @@ def load_report(folder: str | Path) -> dict[str, Any]:
         raise InputError(f"{p}: not valid JSON ({e.msg})") from None
 
 
-def _check_comparable(named: Sequence[tuple[str, dict[str, Any]]]) -> None:
+def check_comparable(named: Sequence[tuple[str, dict[str, Any]]]) -> None:
     name0, r0 = named[0]
     ids0 = [it["id"] for it in r0.get("items", [])]
     for name, r in named[1:]:
@@ -57,7 +57,7 @@ def compare_table(named: Sequence[tuple[str, dict[str, Any]]], *, original: bool
     """Markdown table: a row per (name, report); columns are metrics (and probe accuracy per type)."""
     if not named:
         raise InputError("compare needs at least one report")
-    _check_comparable(named)
+    check_comparable(named)
     info = named[0][1]["metrics"]
     has_systems = any(r.get("systems") for _, r in named)
     keys = list(metrics) if metrics else (list(info) if has_systems else [])
