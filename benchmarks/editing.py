@@ -39,6 +39,12 @@ from benchmarks.common import RESULTS_DIR, device_name, loadavg, markdown_table,
 DOG_PROMPTS = ["a dog barks", "a dog barks twice", "a small dog barks", "a big dog barks loudly",
                "a dog barks in the distance", "a dog barks and growls", "dogs bark", "a dog barks three times",
                "a dog barks nearby", "a dog barks quietly"]
+# Prompts that ask for rain beside the dog: where the model puts rain in, a negative "rain" has rain to remove.
+RAINY_DOG_PROMPTS = ["a dog barks in the rain", "a dog barks while rain falls", "a dog barks during a rainstorm",
+                     "rain falls and a dog barks", "a dog barks outside in heavy rain", "a wet dog barks as rain pours",
+                     "a dog barks over the sound of rain", "rain patters while a dog barks",
+                     "a dog barks in a rain shower", "a dog barks twice in the rain"]
+NEGATIVE_SETS = {"plain": DOG_PROMPTS, "rainy": RAINY_DOG_PROMPTS}
 SEAM_PROMPTS = ["a dog barks", "wind blows through the trees", "footsteps on a wooden floor", "a car engine idles",
                 "birds chirp", "a crowd applauds", "water runs from a tap", "a bell rings"]
 WIN = 0.1  # seconds either side of a join
@@ -111,7 +117,22 @@ def negative_section(tts, judge, args, lines: list[str]) -> None:
         lines += ["## Negative prompts", "", "skipped: pass --refs DIR (real rain and dog recordings) for the judge", ""]
         return
     rain_p, dog_p, n_rain, n_dog = rain_prototypes(judge, Path(args.refs))
-    pairs = [(p, s) for s in range(args.pairs) for p in [DOG_PROMPTS[s % len(DOG_PROMPTS)]]]
+    sets = [x.strip() for x in args.negative_sets.split(",") if x.strip()]
+    if not sets or set(sets) - set(NEGATIVE_SETS):
+        raise SystemExit(f"--negative-sets {args.negative_sets!r}: choose from {', '.join(NEGATIVE_SETS)}")
+    lines += ["## Negative prompts", "",
+              f"Judge: a clip is rain-like when its aiSFX embedding is nearer (cosine) the mean of {n_rain} real rain "
+              f"recordings than that of {n_dog} real dog recordings; margin = cos(rain) − cos(dog). {args.pairs} "
+              f"(prompt, seed) pairs per prompt set, seeds 0..{args.pairs - 1}, {args.clip_seconds:g} s clips. "
+              "Paired differences (same prompt and seed in both arms; 95 % bootstrap interval over the pairs): a "
+              "negative prompt that steers away from rain specifically lowers the margin against plain guidance "
+              "at the same scale and against an unrelated control negative prompt.", ""]
+    for set_name in sets:
+        _negative_set(tts, judge, args, lines, set_name, NEGATIVE_SETS[set_name], rain_p, dog_p)
+
+
+def _negative_set(tts, judge, args, lines, set_name, prompts, rain_p, dog_p) -> None:
+    pairs = [(prompts[s % len(prompts)], s) for s in range(args.pairs)]
     from vividsound.editing import NEGATIVE_CFG_SCALE
 
     guided = f"prompt, guidance {NEGATIVE_CFG_SCALE:g} against the null condition"
@@ -128,21 +149,23 @@ def negative_section(tts, judge, args, lines: list[str]) -> None:
         margin = (e @ rain_p - e @ dog_p).numpy()
         margins[name] = margin
         rows.append([name, len(wavs), f"{float((margin > 0).mean()):.3f}", f"{float(margin.mean()):+.4f}"])
-        print(name, rows[-1], flush=True)
+        print(set_name, name, rows[-1], flush=True)
     neg, ctl = list(arms)[2], list(arms)[3]
     diffs = []
     for a, b in ((neg, list(arms)[0]), (neg, guided), (neg, ctl), (ctl, guided)):
         m, lo, hi = paired_interval(margins[a], margins[b])
         diffs.append([f"{a} − {b}", f"{m:+.4f}", f"[{lo:+.4f}, {hi:+.4f}]"])
-    lines += ["## Negative prompts", "",
-              f"{len(pairs)} (prompt, seed) pairs: {len(DOG_PROMPTS)} dog-bark prompts, seeds 0..{args.pairs - 1}, "
-              f"{args.clip_seconds:g} s clips. Judge: aiSFX embedding nearer the mean of {n_rain} real rain "
-              f"recordings than of {n_dog} real dog recordings (cosine); margin = cos(rain) − cos(dog).", "",
+    lines += [f"### {set_name.capitalize()} prompts ({len(prompts)}: " + "; ".join(f'"{p}"' for p in prompts[:3]) + "; ...)", "",
               markdown_table(["clips", "n", "rain-like share", "mean margin (rain - dog)"], rows), "",
-              "Paired differences of the margin (same prompt and seed in both arms; 95 % bootstrap interval over "
-              "the pairs). A negative prompt that steers away from rain specifically lowers the margin against "
-              "plain guidance at the same scale and against the unrelated control negative prompt.", "",
               markdown_table(["arms", "mean difference", "95 % interval"], diffs), ""]
+
+
+def boundary_stats(wav: np.ndarray, sr: int, spc: int, mel, avoid: list[int], margin: int = 2) -> list[tuple[float, float]]:
+    """The seam statistics at every code-column boundary of ``wav`` at least ``margin`` columns from each
+    column in ``avoid`` (the joins) and from the ends: the same clip's own changes, aligned like its joins."""
+    cols = len(wav) // spc
+    return [frame_stats(wav, sr, c * spc, mel) for c in range(margin, cols - margin + 1)
+            if all(abs(c - j) >= margin for j in avoid)]
 
 
 def seam_section(tts, args, lines: list[str]) -> dict[str, list[np.ndarray]]:
@@ -155,24 +178,33 @@ def seam_section(tts, args, lines: list[str]) -> dict[str, list[np.ndarray]]:
     plain = [tts(p, duration=args.clip_seconds * 2, seed=100 + i).waveform[0].numpy() for i, p in enumerate(prompts)]
     ref = interior_stats(plain, sr, mel)
     ref_level, ref_flux = np.nanmean(ref[:, 0]), np.nanmean(ref[:, 1])
-    joins: dict[str, list[tuple[float, float]]] = {"continuation": [], "inpainting (both edges)": [],
-                                                   "long sound (window joins)": []}
+    names = ["continuation (the join)", "continuation (middle of the hand-over crossfade)", "inpainting (both edges)",
+             "long sound (window joins)"]
+    joins: dict[str, list[tuple[float, float]]] = {k: [] for k in names}
+    inside: dict[str, list[tuple[float, float]]] = {k: [] for k in names}
     for i, p in enumerate(prompts):
         src = plain[i][: round(args.clip_seconds * sr)]
         c = tts.continue_audio(src, p, duration=args.clip_seconds * 2, sample_rate=sr, seed=200 + i)
-        J = c.settings["given_columns"] * spc
-        joins["continuation"].append(frame_stats(c.waveform[0].numpy(), sr, J, mel))
+        P = c.settings["given_columns"]
+        J, fade = P * spc, round(c.settings["crossfade_s"] * sr)
+        w = c.waveform[0].numpy()
+        joins[names[0]].append(frame_stats(w, sr, J, mel))
+        joins[names[1]].append(frame_stats(w, sr, J - fade // 2, mel))
+        own = boundary_stats(w, sr, spc, mel, [P, P - math.ceil(fade / spc)])
+        inside[names[0]] += own
+        inside[names[1]] += own
         a_s, b_s = 0.35 * args.clip_seconds * 2, 0.6 * args.clip_seconds * 2
         inp = tts.inpaint(plain[i], p, start=a_s, end=b_s, sample_rate=sr, seed=300 + i, tries=args.tries)
         a, b = (round(x * sr) for x in inp.settings["span_seconds"])
         for edge in (a, b):
-            joins["inpainting (both edges)"].append(frame_stats(inp.waveform[0].numpy(), sr, edge, mel))
+            joins[names[2]].append(frame_stats(inp.waveform[0].numpy(), sr, edge, mel))
+        inside[names[2]] += boundary_stats(inp.waveform[0].numpy(), sr, spc, mel, list(inp.settings["span_columns"]))
         print("seams", p, flush=True)
     from vividsound.editing import window_plan
 
     W = tts.gpt.config.max_columns
     plan = window_plan(W, tts.seconds_per_column, 0, tts.columns_for(args.long_seconds))
-    join_cols = list(np.cumsum([n for _, n in plan])[:-1])  # where each window after the first begins
+    join_cols = [int(x) for x in np.cumsum([n for _, n in plan])[:-1]]  # where each window after the first begins
     long_wavs = []
     for i, p in enumerate(SEAM_PROMPTS[: args.long_clips]):
         t0 = time.perf_counter()
@@ -180,23 +212,31 @@ def seam_section(tts, args, lines: list[str]) -> dict[str, list[np.ndarray]]:
         w = out.waveform[0].numpy()
         long_wavs.append((p, w))
         for col in join_cols:
-            joins["long sound (window joins)"].append(frame_stats(w, sr, int(col) * spc, mel))
+            joins[names[3]].append(frame_stats(w, sr, col * spc, mel))
+        inside[names[3]] += boundary_stats(w, sr, spc, mel, join_cols, margin=1)
         print(f"long {p}: {time.perf_counter() - t0:.1f} s", flush=True)
     rows = []
-    for name, st in joins.items():
-        st_a = np.array(st)
+    for name in names:
+        st_a, in_a = np.array(joins[name]), np.array(inside[name])
         if not len(st_a):
             continue
         lv, fl = np.nanmean(st_a[:, 0]), np.nanmean(st_a[:, 1])
-        rows.append([name, len(st_a), f"{lv:.2f}", f"{lv / ref_level:.2f}", f"{fl:.2f}", f"{fl / ref_flux:.2f}"])
-    rows.append(["inside plain clips (reference)", len(ref), f"{ref_level:.2f}", "1.00", f"{ref_flux:.2f}", "1.00"])
+        il, ifl = np.nanmean(in_a[:, 0]), np.nanmean(in_a[:, 1])
+        rows.append([name, len(st_a), f"{lv:.2f}", f"{lv / il:.2f}", f"{lv / ref_level:.2f}", f"{fl:.2f}",
+                     f"{fl / ifl:.2f}", f"{fl / ref_flux:.2f}", f"{len(in_a)}: {il:.2f} / {ifl:.2f}"])
     lines += ["## Seams", "",
-              f"Level and spectral jump between the {WIN:g} s before and after each join, against every {WIN:g} s "
-              f"step inside {len(plain)} plain {args.clip_seconds * 2:g} s clips of the same prompts. Continuation: "
-              f"{args.clip_seconds:g} s given -> {args.clip_seconds * 2:g} s; inpainting: span 35-60 % of a "
+              f"Level and spectral jump between the {WIN:g} s before and after each join. Each is divided (a) by the "
+              f"same statistic at every other code-column boundary of the same output clips (two or more columns "
+              f"from a join; long sounds: every boundary that is not a join), i.e. against the clip's own changes, "
+              f"and (b) by the statistic at every {WIN:g} s step inside {len(plain)} plain {args.clip_seconds * 2:g} s "
+              f"clips of the same prompts (which are mostly silence, so their changes are small). Continuation: "
+              f"{args.clip_seconds:g} s given -> {args.clip_seconds * 2:g} s (the given audio hands over to the "
+              f"decoded audio in a crossfade that ends at the join: both are measured); inpainting: span 35-60 % of a "
               f"{args.clip_seconds * 2:g} s clip, {args.tries} tries; long: {args.long_clips} x {args.long_seconds:g} s, "
-              f"windows of {plan[0][1]} columns, a join every {plan[1][1] if len(plan) > 1 else 0} columns after the first.", "",
-              markdown_table(["joins", "n", "level jump (dB)", "x inside", "spectral jump (dB)", "x inside"], rows), ""]
+              f"windows of {plan[0][1]} columns, a join every {plan[1][1] if len(plan) > 1 else 0} columns after the first.",
+              "", markdown_table(["joins", "n", "level jump (dB)", "x same clips", "x plain clips", "spectral jump (dB)",
+                                  "x same clips", "x plain clips", "same clips' boundaries: n, level / spectral"], rows),
+              "", f"Inside plain clips: {len(ref)} steps, level jump {ref_level:.2f} dB, spectral jump {ref_flux:.2f} dB.", ""]
     return {"plain": plain, "long": long_wavs}
 
 
@@ -243,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", help="pipeline folder (default: the bundled model)")
     ap.add_argument("--vocoder", help="override the vocoder (griffinlim is much faster on a CPU)")
     ap.add_argument("--refs", help="folder of real recordings named *rain* and *dog*/*bark* (the rain judge)")
-    ap.add_argument("--pairs", type=int, default=50, help="(prompt, seed) pairs for the negative prompt")
+    ap.add_argument("--pairs", type=int, default=50, help="(prompt, seed) pairs per negative-prompt set")
+    ap.add_argument("--negative-sets", default="plain,rainy",
+                    help="prompt sets for the negative prompt: plain (dog barks) and/or rainy (dog barks in the rain)")
     ap.add_argument("--clip-seconds", type=float, default=5.0, help="length of the short clips")
     ap.add_argument("--seam-clips", type=int, default=8, help="clips for the continuation/inpainting seams")
     ap.add_argument("--tries", type=int, default=4, help="inpainting tries")

@@ -56,3 +56,20 @@ def readonly_dir(tmp_path):
         yield ro
     finally:
         subprocess.run(["umount", str(ro)], check=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_clap_dir(tmp_path_factory, tiny_bert_dir):
+    """A tiny random CLAP component folder (the best-of-N scorer), reading the tiny pipeline's mel settings."""
+    import torch
+
+    from vividsound.checkpoint import save_component
+    from vividsound.models.clap import CLAP, CLAPConfig, CLAPTextConfig
+    from vividsound.models.tagger import MelCNNConfig
+
+    torch.manual_seed(0)
+    cfg = CLAPConfig(audio=MelCNNConfig(channels=(4, 8), embed_dim=8, dropout=0.0),
+                     text=CLAPTextConfig(backbone="hf", path=str(tiny_bert_dir), dim=32), embed_dim=6)
+    folder = tmp_path_factory.mktemp("clap") / "clap"
+    save_component(CLAP(cfg), folder)
+    return folder

@@ -161,23 +161,9 @@ def test_long_stream_has_the_same_codes_and_length(tiny_tts):
 
 
 # ---------------------------------------------------------------------------------------------- best of N
-@pytest.fixture(scope="module")
-def clap_dir(tmp_path_factory, tiny_bert_dir):
-    from vividsound.checkpoint import save_component
-    from vividsound.models.clap import CLAP, CLAPConfig, CLAPTextConfig
-    from vividsound.models.tagger import MelCNNConfig
-
-    torch.manual_seed(0)
-    cfg = CLAPConfig(audio=MelCNNConfig(channels=(4, 8), embed_dim=8, dropout=0.0),
-                     text=CLAPTextConfig(backbone="hf", path=str(tiny_bert_dir), dim=32), embed_dim=6)
-    folder = tmp_path_factory.mktemp("clap") / "clap"
-    save_component(CLAP(cfg), folder)
-    return folder
-
-
-def test_best_of_n_keeps_the_best_scored_sample(tiny_tts, clap_dir):
-    out = tiny_tts(["a dog barks", "wind"], duration=0.5, seed=1, candidates=3, scorer=clap_dir)
-    scorer = tiny_tts.scorer(clap_dir)
+def test_best_of_n_keeps_the_best_scored_sample(tiny_tts, tiny_clap_dir):
+    out = tiny_tts(["a dog barks", "wind"], duration=0.5, seed=1, candidates=3, scorer=tiny_clap_dir)
+    scorer = tiny_tts.scorer(tiny_clap_dir)
     for i, prompt in enumerate(["a dog barks", "wind"]):
         e = out.extra[i]
         assert e["candidates"] == 3 and e["score"] == max(e["candidate_scores"])
@@ -186,10 +172,36 @@ def test_best_of_n_keeps_the_best_scored_sample(tiny_tts, clap_dir):
         again = tiny_tts(prompt, duration=0.5, seed=out.seeds[i])
         assert torch.equal(again.codes[0], out.codes[i])
         assert torch.allclose(again.waveform[0], out.waveform[i], atol=1e-4)  # decoded in another batch
-        assert abs(float(scorer.score(again.waveform, again.sample_rate, [prompt])[0]) - e["score"]) < 1e-3
+        # this scorer reads the model's own mel settings: it scored the decoded spectrogram (no vocoder)
+        assert scorer.reads_mel(tiny_tts.mel_config)
+        assert abs(float(scorer.score_mel(again.mel, [prompt])[0]) - e["score"]) < 1e-3
         assert out.metadata(i)["candidate_scores"] == e["candidate_scores"]
+    assert out.settings["vocoder"] == type(tiny_tts.vocoder).__name__
+    # generate_rows (the evaluator's and the server's call) keeps the same best of N for the same row seeds
+    rows = tiny_tts.generate_rows(["a dog barks", "wind"], [1, 1], duration=0.5, candidates=3, scorer=tiny_clap_dir)
+    assert torch.equal(rows.codes, out.codes) and rows.seeds == out.seeds
+    assert torch.allclose(rows.waveform, out.waveform, atol=1e-4)
+    mel_only = tiny_tts.generate_rows(["a dog barks"], [1], duration=0.5, candidates=3, scorer=tiny_clap_dir, vocode=False)
+    assert mel_only.waveform.shape[1] == 0 and torch.equal(mel_only.codes[0], out.codes[0])
     with pytest.raises(InputError, match="needs a scorer"):
         tiny_tts("a dog", duration=0.2, candidates=2)
+
+
+def test_best_of_n_scores_waveforms_when_the_scorer_reads_other_mels(tiny_tts, tiny_clap_dir):
+    """A CLAP made for another mel front end cannot read the decoded spectrogram: the candidates are vocoded
+    and scored on their audio, resampled to the scorer's rate."""
+    import dataclasses
+
+    from vividsound.scoring import ClapScorer
+
+    clap = ClapScorer.load(tiny_clap_dir).clap
+    other = dataclasses.replace(tiny_tts.mel_config, sample_rate=tiny_tts.mel_config.sample_rate * 2)
+    clap.config = dataclasses.replace(clap.config, mel=other)
+    scorer = ClapScorer(clap, name="clap:other-mels")
+    assert not scorer.reads_mel(tiny_tts.mel_config)
+    out = tiny_tts("a dog barks", duration=0.5, seed=1, candidates=2, scorer=scorer)
+    again = tiny_tts("a dog barks", duration=0.5, seed=out.seeds[0])
+    assert abs(float(scorer.score(again.waveform, again.sample_rate, ["a dog barks"])[0]) - out.extra[0]["score"]) < 1e-3
 
 
 # ---------------------------------------------------------------------------------------------- errors

@@ -73,6 +73,46 @@ def window_plan(max_columns: int, seconds_per_column: float, prefix: int, new: i
     return plan
 
 
+def conditions(tts: "TextToSound", prompts: Sequence[str | None], settings: dict[str, Any]):
+    """(features, mask, uncond) of the rows' prompts for the GPT: ``uncond`` is the negative prompt's
+    features and mask when guidance contrasts against one, else None (the null condition)."""
+    device = tts.device
+    # A None prompt is the null condition (variations without a prompt): any text, then an all-False mask.
+    feats = tts.text_encoder([p if p is not None else "sound" for p in prompts]).to(device)
+    null = torch.tensor([p is None for p in prompts], device=device)
+    neg = settings.get("negative_prompt")
+    uncond = None
+    if neg and settings["cfg_scale"] != 1.0:
+        nf = tts.text_encoder([neg] * len(prompts)).to(device)
+        uncond = (nf.features, nf.mask)
+    return feats.features, feats.mask.bool() & ~null[:, None], uncond
+
+
+def fills_in_the_middle(tts: "TextToSound") -> bool:
+    """Whether the model's GPT was trained to fill in the middle (``GPTConfig.fim``)."""
+    return bool(getattr(tts.gpt.config, "fim", False))
+
+
+def sample_middle(tts: "TextToSound", prompts: Sequence[str | None], seeds: Sequence[int], left: torch.Tensor,
+                  right: torch.Tensor, columns: int, settings: dict[str, Any],
+                  on_token: Callable[[int], None] | None = None) -> torch.Tensor:
+    """``columns`` code columns (B, rows, columns) between ``left`` (B, rows, Lc >= 1) and ``right``
+    (B, rows, Rc >= 1), sampled by a fill-in-the-middle GPT that has read both sides; one window."""
+    gpt, vq = tts.gpt, tts.vqgan
+    feat_x, feat_m, uncond = conditions(tts, prompts, settings)
+    it = gpt.generate_iter(feat_x, feat_m, columns * gpt.config.rows, seeds=list(seeds), top_k=settings["top_k"],
+                           top_p=settings["top_p"], temperature=settings["temperature"],
+                           cfg_scale=settings["cfg_scale"], prompt_tokens=vq.codes_to_sequence(left.long()),
+                           suffix_tokens=vq.codes_to_sequence(right.long()),
+                           **({"uncond": uncond} if uncond is not None else {}))
+    toks = []
+    for tok in it:
+        toks.append(tok)
+        if on_token is not None:
+            on_token(tok.shape[0])
+    return vq.sequence_to_codes(torch.stack(toks, dim=1))
+
+
 def iter_columns(tts: "TextToSound", prompts: Sequence[str | None], seeds: Sequence[int], new_columns: int,
                  settings: dict[str, Any], *, prefix: torch.Tensor | None = None,
                  force: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -94,15 +134,7 @@ def iter_columns(tts: "TextToSound", prompts: Sequence[str | None], seeds: Seque
     R, W = gpt.config.rows, gpt.config.max_columns
     B = len(prompts)
     device = tts.device
-    # A None prompt is the null condition (variations without a prompt): any text, then an all-False mask.
-    feats = tts.text_encoder([p if p is not None else "sound" for p in prompts]).to(device)
-    null = torch.tensor([p is None for p in prompts], device=device)
-    feat_x, feat_m = feats.features, feats.mask.bool() & ~null[:, None]
-    neg = settings.get("negative_prompt")
-    uncond = None
-    if neg and settings["cfg_scale"] != 1.0:
-        nf = tts.text_encoder([neg] * B).to(device)
-        uncond = (nf.features, nf.mask)
+    feat_x, feat_m, uncond = conditions(tts, prompts, settings)
     have = prefix.to(device).long() if prefix is not None else torch.zeros(B, R, 0, dtype=torch.long, device=device)
     if have.shape[0] != B or have.shape[1] != R:
         raise ValueError(f"prefix must be ({B}, {R}, P), got {tuple(have.shape)}")

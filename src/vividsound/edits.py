@@ -10,10 +10,11 @@ several channels averaged), codes it with the VQGAN encoder, samples new codes a
   span, inside it, join the original to the decoded span;
 * ``vary``: everything is decoded (a near-copy at strength 0 is the codec's round trip).
 
-Inpainting method: the shipped GPT was trained left to right only, so the span is sampled left to right
-from the codes before it, ``tries`` times, and the try under which the GPT gives the fixed codes after
-the span the highest likelihood (teacher-forced, :meth:`ConditionalGPT.token_log_likelihood`) is kept:
-the right side chooses among continuations of the left side.
+Inpainting method: a GPT trained to fill in the middle (``GPTConfig.fim``, the recipe's ``fim_rate``) reads
+the codes before and after the span and writes it, ``tries`` times. A GPT trained left to right only (the
+shipped one) samples the span from the codes before it, ``tries`` times. Either way, the try under which
+the GPT gives the fixed codes after the span the highest likelihood (teacher-forced,
+:meth:`ConditionalGPT.token_log_likelihood`) is kept.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ import torch
 
 from vividsound import __version__
 from vividsound.editing import (CROSSFADE_S, MAX_CANDIDATES, MAX_TRIES, check_strength, derive_seed, encode_clip,
-                                read_clip, splice, variation_mask)
+                                fills_in_the_middle, read_clip, sample_middle, splice, variation_mask)
 from vividsound.errors import InputError
 
 Audio = "str | os.PathLike | np.ndarray | torch.Tensor"
 INPAINT_METHOD = "left-to-right tries ranked by the GPT's likelihood of the codes after the span"
+INPAINT_METHOD_FIM = ("fill in the middle: the GPT reads the codes before and after the span, then writes it; "
+                      "tries ranked by the GPT's likelihood of the codes after the span")
 
 
 def _whole(name: str, value: Any, low: int, high: int) -> int:
@@ -181,10 +184,11 @@ class EditingMixin:
                 progress: bool | Callable[[int, int], None] = False):
         """Regenerate the span ``start``..``end`` seconds of a clip, using the context on both sides.
 
-        The span is widened to whole code columns. ``tries`` candidates are sampled left to right from
-        the codes before the span (as much as fits the GPT's window with the right context), and the one
+        The span is widened to whole code columns. ``tries`` candidates are sampled from the codes around
+        the span (as much as fits the GPT's window): by a GPT trained to fill in the middle (``GPTConfig.fim``)
+        from the codes before *and* after it, otherwise left to right from the codes before it; the one
         under which the GPT gives the codes after the span the highest log-likelihood is kept (the scores
-        are in ``extra``). Codes outside the span come back bit-exact, audio outside it too (crossfades
+        are in ``extra``, the method in ``settings["inpaint_method"]``). Codes outside the span come back bit-exact, audio outside it too (crossfades
         lie inside the span). Try 0 of a row uses the row's seed, try k ``derive_seed(seed, "try", k)``.
         """
         t: Any = self
@@ -217,6 +221,7 @@ class EditingMixin:
         Rc = min(cols - ec, W - S - Lc)
         T = tries if Rc > 0 else 1  # nothing after the span: nothing to rank by
         left, right = codes[:, :, sc - Lc : sc], codes[:, :, ec : ec + Rc]
+        fim = fills_in_the_middle(t) and Lc > 0 and Rc > 0  # a GPT trained to fill in reads both sides
         cand_rows = [r for r in rows for _ in range(T)]
         cand_seeds = [sd if k == 0 else derive_seed(sd, "try", k) for sd in seeds for k in range(T)]
         tick, close = self._ticker(len(cand_rows) * S * R, progress)
@@ -224,10 +229,14 @@ class EditingMixin:
         try:
             for i in range(0, len(cand_rows), batch_size):
                 r, sd = cand_rows[i : i + batch_size], cand_seeds[i : i + batch_size]
-                g = t.sample_codes(r, sd, S, s, tick, prefix=left.expand(len(r), -1, -1) if Lc else None)
-                grids.append(g[:, :, Lc:].cpu())  # (b, R, S)
+                lb, rb = left.expand(len(r), -1, -1).to(t.device), right.expand(len(r), -1, -1).to(t.device)
+                if fim:
+                    g = sample_middle(t, r, sd, lb, rb, S, s, tick)
+                else:
+                    g = t.sample_codes(r, sd, S, s, tick, prefix=lb if Lc else None)[:, :, Lc:]
+                grids.append(g.cpu())  # (b, R, S)
                 if T > 1:
-                    seq = t.vqgan.codes_to_sequence(torch.cat([g, right.expand(len(r), -1, -1).to(g.device)], dim=2))
+                    seq = t.vqgan.codes_to_sequence(torch.cat([lb, g, rb], dim=2))
                     f = t.text_encoder(list(r)).to(t.device)
                     lp = t.gpt.token_log_likelihood(seq, f.features, f.mask)  # (b, (Lc+S+Rc) * R)
                     lls.append(lp[:, -Rc * R :].sum(1).cpu())
@@ -245,7 +254,7 @@ class EditingMixin:
                   "right_log_likelihoods": [round(float(x), 4) for x in ll[i]] if T > 1 else None}
                  for i in range(len(rows))]
         settings = self._settings(s, duration=round(clip_s, 6), edit="inpaint", span_columns=[sc, ec],
-                                  span_seconds=[round(a / sr, 6), round(b / sr, 6)], inpaint_method=INPAINT_METHOD,
+                                  span_seconds=[round(a / sr, 6), round(b / sr, 6)], inpaint_method=INPAINT_METHOD_FIM if fim else INPAINT_METHOD,
                                   context_columns=[Lc, Rc], crossfade_s=crossfade)
         from vividsound.pipeline import AudioOutput
 
@@ -331,19 +340,23 @@ class EditingMixin:
         return cache[key]
 
     def best_of(self, run: Callable[[list[Any], list[int]], Any], rows: Sequence[str], seeds: Sequence[int],
-                candidates: int, scorer: Any = None):
+                candidates: int, scorer: Any = None, *, on_mel: bool = False):
         """Run ``run(rows, seeds)`` for ``candidates`` seeds per row and keep each row's best-scored sound.
 
         Candidate 0 of a row is its own seed, candidate c ``derive_seed(seed, "candidate", c)``; the kept
         row carries the winning seed (so ``seed=`` that value reproduces it) and, in ``extra``, every
-        candidate's seed and score."""
+        candidate's seed and score. ``on_mel``: score the outputs' decoded log-mels (the scorer reads this
+        model's mel settings) rather than their waveforms, which ``run`` may then leave empty."""
         _whole("candidates", candidates, 1, MAX_CANDIDATES)
         sc = self.scorer(scorer)
         N = candidates
         c_rows = [r for r in rows for _ in range(N)]
         c_seeds = [sd if c == 0 else derive_seed(sd, "candidate", c) for sd in seeds for c in range(N)]
         out = run(c_rows, c_seeds)
-        scores = sc.score(out.waveform, out.sample_rate, c_rows).view(len(rows), N)
+        if on_mel:
+            scores = sc.score_mel(out.mel, c_rows).view(len(rows), N)
+        else:
+            scores = sc.score(out.waveform, out.sample_rate, c_rows).view(len(rows), N)
         best = scores.argmax(dim=1)
         idx = torch.arange(len(rows)) * N + best
         keep = idx.tolist()

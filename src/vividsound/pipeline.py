@@ -15,6 +15,7 @@ A pipeline is a folder of component folders plus ``pipeline.json``::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -183,6 +184,15 @@ def check_seed(seed: Any, num_samples: int = 1) -> int:
     if seed + num_samples - 1 > MAX_SEED:
         raise InputError(f"seed {seed} + num_samples - 1 exceeds the largest seed 2**63 - 1 ({MAX_SEED})")
     return int(seed)
+
+
+def _fit_length(wav: torch.Tensor, num_samples: int | None) -> torch.Tensor:
+    """Waveforms (B, N) cut or zero-padded to ``num_samples`` (None: as they are)."""
+    if num_samples is None:
+        return wav
+    if wav.shape[1] < num_samples:
+        wav = torch.nn.functional.pad(wav, (0, num_samples - wav.shape[1]))
+    return wav[:, :num_samples]
 
 
 def _check_finite(parts: list[torch.Tensor], name: str) -> None:
@@ -406,11 +416,14 @@ class TextToSound(EditingMixin):
         mel, wav = torch.cat(mels), torch.cat(wavs)
         if not vocode:
             return mel, wav
-        if num_samples is not None:
-            if wav.shape[1] < num_samples:
-                wav = torch.nn.functional.pad(wav, (0, num_samples - wav.shape[1]))
-            wav = wav[:, :num_samples]
-        return mel, wav
+        return mel, _fit_length(wav, num_samples)
+
+    @torch.no_grad()
+    def vocode(self, mel: torch.Tensor, num_samples: int | None = None) -> torch.Tensor:
+        """Decoded log-mels (B, n_mels, T) -> waveforms (B, num_samples) with the model's vocoder: the second
+        half of :meth:`decode` (``decode(codes)`` equals ``vocode(decode(codes, vocode=False)[0])``)."""
+        wav = torch.cat([self.vocoder(m.to(self.device)).float() for m in mel.split(DECODE_ROWS)])
+        return _fit_length(wav, num_samples)
 
     def __call__(self, prompts: str | Sequence[str], *, duration: float | None = None, top_k: int | None = None,
                  top_p: float | None = None, temperature: float | None = None, cfg_scale: float | None = None,
@@ -440,15 +453,14 @@ class TextToSound(EditingMixin):
                                   negative_prompt=negative_prompt)
         rows, seeds = self._items(prompts, num_samples, seed)
         if candidates != 1:
-            return self.best_of(lambda r, sd: self._generate(r, sd, s, batch_size, progress, vocode=True),
-                                rows, seeds, candidates, scorer)
+            return self._best_of_generated(rows, seeds, s, batch_size, progress, candidates, scorer)
         return self._generate(rows, seeds, s, batch_size, progress, vocode=True)
 
     def generate_rows(self, prompts: Sequence[str], seeds: Sequence[int], *, duration: float | None = None,
                       top_k: int | None = None, top_p: float | None = None, temperature: float | None = None,
                       cfg_scale: float | None = None, batch_size: int = 8, vocode: bool = True,
                       progress: bool | Callable[[int, int], None] = False,
-                      negative_prompt: str | None = None) -> AudioOutput:
+                      negative_prompt: str | None = None, candidates: int = 1, scorer: Any = None) -> AudioOutput:
         """Generate one sound per row: ``prompts[i]`` sampled with its own ``seeds[i]``.
 
         The lower-level form of :meth:`__call__` (which uses row seeds ``seed + j``) for callers that
@@ -458,6 +470,7 @@ class TextToSound(EditingMixin):
         Args:
             vocode: ``False`` skips the vocoder: ``waveform`` is then an empty ``(N, 0)`` tensor and only
                 ``codes`` and ``mel`` are filled (mel-domain evaluation).
+            candidates, scorer: best of N per row, as in :meth:`__call__` (candidate 0 is the row's seed).
         """
         prompts = check_prompts(list(prompts) if not isinstance(prompts, str) else prompts, MAX_PROMPT_CHARS)
         seeds = list(seeds)
@@ -468,7 +481,25 @@ class TextToSound(EditingMixin):
         s = self.resolve_settings(duration=duration, top_k=top_k, top_p=top_p, temperature=temperature,
                                   cfg_scale=cfg_scale, num_samples=1, batch_size=batch_size,
                                   negative_prompt=negative_prompt)
+        if candidates != 1:
+            return self._best_of_generated(list(prompts), [int(x) for x in seeds], s, batch_size, progress,
+                                           candidates, scorer, vocode=vocode)
         return self._generate(prompts, [int(x) for x in seeds], s, batch_size, progress, vocode=vocode)
+
+    def _best_of_generated(self, rows: list[str], seeds: list[int], s: dict[str, Any], batch_size: int,
+                           progress: bool | Callable[[int, int], None], candidates: int, scorer: Any, *,
+                           vocode: bool = True) -> AudioOutput:
+        """Best of ``candidates`` plain generations per row. A scorer that reads this model's spectrograms
+        (same mel settings) scores the decoded log-mels, so only the kept rows go through the vocoder."""
+        sc = self.scorer(scorer)
+        on_mel = sc.reads_mel(self.mel_config)
+        out = self.best_of(lambda r, sd: self._generate(r, sd, s, batch_size, progress, vocode=vocode and not on_mel),
+                           rows, seeds, candidates, sc, on_mel=on_mel)
+        if vocode and on_mel:
+            wav = self.vocode(out.mel, round(s["duration"] * self.mel_config.sample_rate)).cpu()
+            _check_finite([wav], self.name)
+            out = dataclasses.replace(out, waveform=wav, settings={**out.settings, "vocoder": type(self.vocoder).__name__})
+        return out
 
     def _generate(self, rows: list[str], seeds: list[int], s: dict[str, Any], batch_size: int,
                   progress: bool | Callable[[int, int], None], *, vocode: bool) -> AudioOutput:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -65,6 +65,23 @@ class ClapScorer:
         for i in range(0, wav.shape[0], SCORE_ROWS):
             part = wav[i : i + SCORE_ROWS].to(self.device)
             a = self.clap.embed_audio(self.mel.to(self.device)(part))
+            t = self.clap.embed_text(list(prompts[i : i + SCORE_ROWS])).to(a.device)
+            out.append((a * t).sum(-1).float().cpu())
+        return torch.cat(out)
+
+    def reads_mel(self, mel_config: Any) -> bool:
+        """Whether this scorer's CLAP reads log-mels made with ``mel_config`` (then :meth:`score_mel` can score
+        a model's decoded spectrograms without a vocoder)."""
+        return self.clap.mel_config == mel_config
+
+    @torch.no_grad()
+    def score_mel(self, mel: torch.Tensor, prompts: Sequence[str]) -> torch.Tensor:
+        """Scores (B,) of log-mels (B, n_mels, frames) in this CLAP's mel settings against their prompts."""
+        if mel.shape[0] != len(prompts):
+            raise ValueError(f"{mel.shape[0]} spectrograms but {len(prompts)} prompts")
+        out = []
+        for i in range(0, mel.shape[0], SCORE_ROWS):
+            a = self.clap.embed_audio(mel[i : i + SCORE_ROWS].float().to(self.device))
             t = self.clap.embed_text(list(prompts[i : i + SCORE_ROWS])).to(a.device)
             out.append((a * t).sum(-1).float().cpu())
         return torch.cat(out)

@@ -276,7 +276,7 @@ def test_evaluate_prompt_set_judges_class_and_length(aisfx, tmp_path):
 
 
 @has_aisfx
-def test_evaluate_cli_runs_the_prompt_set_and_its_controls(tmp_path, tiny_model_dir, aisfx):
+def test_evaluate_cli_runs_the_prompt_set_and_its_controls(tmp_path, tiny_model_dir, tiny_clap_dir, aisfx):
     from vividsound.audio import save_audio
     from vividsound.cli import main
     from vividsound.data.manifest import ManifestItem, write_manifest
@@ -326,6 +326,38 @@ def test_evaluate_cli_runs_the_prompt_set_and_its_controls(tmp_path, tiny_model_
     assert refs["system"] == "reference clips" and refs["summary"]["retrieval"]["clips"] == 3
     assert main(["evaluate", "--model", str(tiny_model_dir), "--corpus", str(corpus), "--prompt-set", str(pset),
                  "--prompt-set-bank", "val", "--out", str(tmp_path / "x")]) == 2  # 1 clip per class in val alone
+    # best of 2 by a CLAP scorer: candidate 0 of each clip is the plain run's clip
+    best_args = ["evaluate", "--model", str(tiny_model_dir), "--corpus", str(corpus), "--prompt-set", str(pset),
+                 "--duration", "1", "--batch-size", "2", "--no-progress", "--candidates", "2"]
+    assert main(best_args + ["--out", str(tmp_path / "nob")]) == 2  # the tiny model folder has no clap/
+    assert not (tmp_path / "nob").exists()
+    assert main(best_args + ["--scorer", str(tiny_clap_dir), "--out", str(tmp_path / "best")]) == 0
+    # only the prompts the bank judges: a continuing prompt of a class the bank lacks is kept for its level
+    # statistics by default, and left out with --prompt-set-scored-only
+    pset2 = tmp_path / "set2.yaml"
+    pset2.write_text(pset.read_text() + "- {sound: rain, labels: [rain], shape: continuing, prompts: [rain falls]}\n")
+    few = ["evaluate", "--model", str(tiny_model_dir), "--corpus", str(corpus), "--prompt-set", str(pset2),
+           "--duration", "1", "--batch-size", "2", "--no-progress"]
+    assert main(few + ["--out", str(tmp_path / "kept")]) == 0
+    assert main(few + ["--prompt-set-scored-only", "--out", str(tmp_path / "scored")]) == 0
+    kept = json.loads((tmp_path / "kept" / "report.json").read_text())
+    scored = json.loads((tmp_path / "scored" / "report.json").read_text())
+    assert [r["prompt"] for r in kept["rows"] if r["rank"] is None] == ["rain falls"]
+    assert [r["seed"] for r in scored["rows"]] == [r["seed"] for r in kept["rows"] if r["rank"] is not None]
+    assert main(few + ["--prompt-set-scored-only", "--prompt-set-all", "--out", str(tmp_path / "both")]) == 2
+    best = json.loads((tmp_path / "best" / "report.json").read_text())
+    assert best["candidates"] == 2 and best["system"].endswith("(best of 2 by CLAP)")
+    assert [r["seed"] for r in best["rows"]] == [r["seed"] for r in rep["rows"]]
+    import torch
+
+    from vividsound.pipeline import TextToSound
+
+    tts = TextToSound.from_pretrained(tiny_model_dir)
+    for r_best, r_plain in zip(best["rows"], rep["rows"]):
+        kept = tts.generate_rows([r_best["prompt"]], [r_best["seed"]], duration=1.0, candidates=2, scorer=tiny_clap_dir)
+        plain = tts.generate_rows([r_plain["prompt"]], [r_plain["seed"]], duration=1.0)
+        picked_plain = kept.seeds[0] == r_plain["seed"]
+        assert torch.equal(kept.codes, plain.codes) == picked_plain  # the kept clip is candidate 0's or another's
 
 
 def test_prompt_set_seed_that_leaves_no_room_is_refused_before_work(tmp_path, capsys):

@@ -172,3 +172,54 @@ def test_static_decoder_reads_only_a_bucket_of_the_cache(monkeypatch):
     assert torch.equal(gpt.generate(c, m, 25, **kw), gpt.generate(c, m, 25, _replay_eagerly=True, **kw))
     dec = next(iter(g._STATIC_DECODERS[gpt].values()))
     assert [dec.kv_len(p) for p in (4, 5, 6, 28)] == [6, 6, 9, 29]  # 29 = the whole buffer (4 + 25)
+
+
+# ------------------------------------------------------------------------------------- fill in the middle
+def _fim_gpt(seed=0):
+    gpt = _gpt(seed, fim=True)
+    with torch.no_grad():
+        gpt.fim_emb.normal_(0.0, 0.5)  # trained segment vectors are not zero
+    return gpt
+
+
+def test_fim_layout_orders_left_right_middle_and_plain_rows_are_unchanged():
+    gpt = _fim_gpt()
+    order, seg = gpt.fim_layout(torch.tensor([[1, 3], [-1, -1]]), 20)  # rows=5: columns of 5 tokens
+    assert order[0].tolist() == list(range(5)) + list(range(15, 20)) + list(range(5, 15))
+    assert seg[0].tolist() == [0] * 5 + [1] * 5 + [2] * 10
+    assert order[1].tolist() == list(range(20)) and seg[1].tolist() == [0] * 20
+    c, m = _cond()
+    toks = torch.randint(0, 50, (3, 20))
+    plain = torch.full((3, 2), -1)
+    assert torch.allclose(gpt(toks, c, m), gpt(toks, c, m, plain), atol=1e-5)  # a plain row reads as before
+    with pytest.raises(ValueError, match="1 <= a < b"):
+        gpt.fim_layout(torch.tensor([[0, 2]]), 20)  # no left part
+    with pytest.raises(ValueError, match="without fill-in-the-middle"):
+        _gpt()(toks, c, m, torch.tensor([[1, 2]] * 3))
+
+
+def test_fim_sampling_reads_the_right_side_and_matches_the_teacher_forced_order():
+    gpt = _fim_gpt()
+    c, m = _cond()
+    toks = torch.randint(0, 50, (3, 30))
+    a, b = 2, 4  # columns 2..3 are the middle of a 6-column clip
+    left, right = toks[:, : a * 5], toks[:, b * 5 :]
+    mid = gpt.generate(c, m, (b - a) * 5, seeds=[0, 1, 2], top_k=1, prompt_tokens=left, suffix_tokens=right)
+    full = torch.cat([left, mid, right], 1)
+    spans = torch.tensor([[a, b]] * 3)
+    _, seg = gpt.fim_layout(spans, 30)
+    # greedy sampling picks, at every middle token, the argmax of the teacher-forced fill-in-the-middle logits
+    assert torch.equal(gpt(full, c, m, spans).argmax(-1)[seg == 2].view(3, -1), mid)
+    # the right side is read: another right part changes the middle's distribution (in the plain order it
+    # could not, the right part comes after the middle)
+    other = torch.cat([left, mid, torch.randint(0, 50, right.shape)], 1)
+    lf, lo = gpt(full, c, m, spans)[seg == 2], gpt(other, c, m, spans)[seg == 2]
+    assert not torch.allclose(lf, lo, atol=1e-3)
+    assert torch.allclose(gpt(full, c, m)[:, a * 5 : b * 5], gpt(other, c, m)[:, a * 5 : b * 5], atol=1e-5)
+    # guidance runs the same layout for the conditional and the null rows
+    g = gpt.generate(c, m, (b - a) * 5, seeds=[0, 1, 2], cfg_scale=3.0, prompt_tokens=left, suffix_tokens=right)
+    assert g.shape == mid.shape
+    with pytest.raises(ValueError, match="trained to fill in the middle"):
+        _gpt().generate(c, m, 5, seeds=[0, 1, 2], prompt_tokens=left, suffix_tokens=right)
+    with pytest.raises(ValueError, match="needs prompt_tokens and suffix_tokens"):
+        gpt.generate(c, m, 5, seeds=[0, 1, 2], suffix_tokens=right)

@@ -69,7 +69,9 @@ def test_default_gpu_phase_configs_continue_gpt_full():
     f = load_stage_config("gpt", f"{RECIPE}#gpt_full")
     g = load_stage_config("gpt", f"{RECIPE}#gpt_gpu")
     t = load_stage_config("gpt", f"{RECIPE}#gpt_gpu_tail")
-    assert g.model == f.model and g.text == f.text and g.export == f.export and g.crop_start == "head"
+    # the same model, plus the fill-in-the-middle segment vectors that a quarter of its rows train
+    assert g.model == dataclasses.replace(f.model, fim=True) and g.fim_rate == 0.25 and f.fim_rate == 0
+    assert g.text == f.text and g.export == f.export and g.crop_start == "head"
     assert g.resident and g.train.max_minutes > 0
     assert t.train.lr < g.train.lr and t.train.seed != g.train.seed and 0 < t.train.max_minutes
     same = dataclasses.replace(t, train=dataclasses.replace(t.train, lr=g.train.lr, warmup_steps=g.train.warmup_steps,

@@ -177,3 +177,47 @@ def test_gpt_edge_context_codes_clips_between_silence_and_exports_it(corpus, sha
     assert TextToSound.from_pretrained(tmp_path / "run" / "export").edge_context == 2
     with pytest.raises(ConfigError, match="edge_context=17"):
         GPTStage(load_stage_config("gpt", None, base + ["edge_context=17"]), tmp_path / "c", Dist()).setup()
+
+
+def test_gpt_fill_in_the_middle_trains_reports_and_inpaints(corpus, shared_cache, vqgan_dir, tiny_bert_dir, tmp_path):
+    """fim_rate: a share of rows is read left part, right part, middle; validation reports what the right side
+    is worth; the exported pipeline inpaints by reading both sides."""
+    import pytest
+
+    from vividsound.errors import ConfigError
+    from vividsound.train.gpt import draw_fim_spans
+
+    base = tiny_overrides(corpus, shared_cache, steps=3) + TINY_GPT + [f"vqgan={vqgan_dir}", f"text.path={tiny_bert_dir}"]
+    # the spans: a left part, a middle and a right part of at least one column; plain rows are [-1, -1]
+    spans = draw_fim_spans(400, 8, 0.5, np.random.default_rng(0))
+    fim = spans[:, 0] >= 0
+    assert 150 < int(fim.sum()) < 250 and (spans[~fim] == -1).all()
+    assert (spans[fim, 0] >= 1).all() and (spans[fim, 1] > spans[fim, 0]).all() and (spans[fim, 1] <= 7).all()
+    # batches of a run without it are what they were (nothing more is drawn)
+    plain = GPTStage(load_stage_config("gpt", None, base), tmp_path / "p", Dist())
+    plain.setup()
+    items = plain.train_items[:8]
+    assert len(plain.batch(items, np.random.default_rng(0))) == 3
+    st = GPTStage(load_stage_config("gpt", None, base + ["model.fim=true", "fim_rate=0.5"]), tmp_path / "f", Dist())
+    st.setup()
+    got = st.batch(items, np.random.default_rng(0))
+    assert len(got) == 4 and all(torch.equal(x, y) for x, y in zip(got[:3], plain.batch(items, np.random.default_rng(0))))
+    with pytest.raises(ConfigError, match="needs model.fim=true"):
+        GPTStage(load_stage_config("gpt", None, base + ["fim_rate=0.5"]), tmp_path / "x", Dist()).setup()
+    with pytest.raises(ConfigError, match="fim_rate"):
+        GPTStage(load_stage_config("gpt", None, base + ["model.fim=true", "fim_rate=1.5"]), tmp_path / "y", Dist()).setup()
+    # a plain GPT starts a fill-in-the-middle one (its segment vectors start at zero)
+    train("gpt", None, tmp_path / "first", overrides=base)
+    run = tmp_path / "run"
+    train("gpt", None, run, overrides=base + ["model.fim=true", "fim_rate=0.5", f"init_from={tmp_path / 'first' / 'export' / 'gpt'}"])
+    last = metrics(run, "val")[-1]
+    assert np.isfinite(last["val/middle_loss_fim"]) and np.isfinite(last["val/middle_loss_left_only"])
+    pipe = TextToSound.from_pretrained(run / "export")
+    assert pipe.gpt.config.fim
+    wav = pipe("a low tone hums", duration=1.0, seed=2).waveform[0].numpy()
+    out = pipe.inpaint(wav, "a low tone hums", start=0.3, end=0.6, sample_rate=22050, seed=0, tries=2)
+    assert out.settings["inpaint_method"].startswith("fill in the middle")
+    sc, ec = out.settings["span_columns"]
+    codes = pipe.encode_audio(wav, 22050)
+    assert torch.equal(out.codes[0, :, :sc], codes[0, :, :sc]) and torch.equal(out.codes[0, :, ec:], codes[0, :, ec:])
+    assert len(out.extra[0]["right_log_likelihoods"]) == 2

@@ -91,6 +91,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt-set-all", action="store_true",
                    help="with --prompt-set: generate every prompt, also those that give no number with this "
                         "bank (default: only prompts with a judged class or a continuing/once shape)")
+    p.add_argument("--prompt-set-scored-only", action="store_true",
+                   help="with --prompt-set: only the prompts whose class the bank judges (class retrieval), "
+                        "not those kept for their level statistics alone")
     p.add_argument("--threads", type=int, metavar="N",
                    help="CPU threads (default: the CPUs this process may use, at most 8)")
     p.add_argument("--prompt-set-part", default="all", choices=["all", "dev", "test"],
@@ -102,6 +105,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="captions indexed per training item for --retrieval (default: the first)")
     p.add_argument("--vocoder", default=None,
                    help="replace the model's vocoder: hifigan, griffinlim (fast, for screening) or a folder")
+    p.add_argument("--candidates", type=int, default=1, metavar="N",
+                   help="generate the best of N clips per sample by a CLAP scorer (candidate 0 is the plain clip)")
+    p.add_argument("--scorer", default=None, metavar="DIR",
+                   help="CLAP component folder that ranks --candidates (default: the model folder's clap/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--out", required=True, help="report folder to write")
 
@@ -228,7 +235,14 @@ def run(args: argparse.Namespace) -> int:
                      duration=args.duration, match_reference_length=args.match_reference_length, seed=args.seed, top_k=args.top_k, top_p=args.top_p,
                      temperature=args.temperature, cfg_scale=args.cfg_scale, batch_size=args.batch_size,
                      domain=args.domain, probes_per_type=args.probes_per_type, probe_duration=args.probe_duration,
-                     vocoder=args.vocoder)
+                     vocoder=args.vocoder, candidates=args.candidates, scorer=args.scorer)
+    if args.candidates != 1:  # before any slow work: the scorer must be there
+        folder = Path(args.scorer) if args.scorer else Path(args.model) / "clap"
+        if not (folder / "config.json").is_file():
+            raise InputError(f"--candidates {args.candidates} needs a CLAP scorer: {folder} has no config.json "
+                             "(pass --scorer DIR, a CLAP component folder)")
+        if args.retrieval:
+            raise InputError("--candidates ranks a model's samples; the retrieval baseline has none")
     if args.prompt_set:
         return _run_prompt_set(args)
     if args.probes_only:
@@ -264,6 +278,8 @@ def _run_prompt_set(args: argparse.Namespace) -> int:
     from vividsound.eval.promptset import load_prompt_set
     from vividsound.eval.promptset_eval import evaluate_prompt_set, load_or_build_bank
 
+    if args.prompt_set_all and args.prompt_set_scored_only:
+        raise InputError("give --prompt-set-all or --prompt-set-scored-only, not both")
     items = load_prompt_set(None if args.prompt_set == "default" else args.prompt_set)
     size = len(items)
     if args.prompt_set_part != "all":
@@ -288,7 +304,10 @@ def _run_prompt_set(args: argparse.Namespace) -> int:
     aisfx = load_aisfx()
     bank = load_or_build_bank(read_manifest(mpath), mpath.parent, aisfx, args.prompt_set_bank, out / "cache",
                               progress=_progress_fn(args, "reference clips"), min_clips=args.prompt_set_min_clips)
-    if not args.prompt_set_all:
+    if args.prompt_set_scored_only:
+        have = set(bank.labels)
+        items = [it for it in items if any(lab in have for lab in it.labels)]
+    elif not args.prompt_set_all:
         from vividsound.eval.promptset_eval import measurable
 
         items = measurable(items, bank)
@@ -297,12 +316,14 @@ def _run_prompt_set(args: argparse.Namespace) -> int:
     else:
         gen = load_components(args, helpers=False).generator
         system = str(args.model) + (" (retrieval baseline)" if args.retrieval else "") + \
-            (" (text removed: cfg-scale 0)" if args.cfg_scale == 0 and not args.retrieval else "")
+            (" (text removed: cfg-scale 0)" if args.cfg_scale == 0 and not args.retrieval else "") + \
+            (f" (best of {args.candidates} by CLAP)" if args.candidates != 1 else "")
     sampler = {"top_k": args.top_k, "top_p": args.top_p, "temperature": args.temperature,
                "cfg_scale": args.cfg_scale}
     rep = evaluate_prompt_set(gen, items, bank, aisfx, out, duration=duration, seed=args.seed,
                               num_samples=args.num_samples, sampler=sampler, batch_size=args.batch_size,
                               references=args.prompt_set_references, system=system,
+                              candidates=args.candidates, scorer=args.scorer,
                               meta={"corpus": str(mpath), "prompt_set_size": size, "part": args.prompt_set_part,
                                     "prompt_set": args.prompt_set, "vocoder": args.vocoder},
                               progress=_progress_fn(args, "prompt set"))

@@ -126,6 +126,7 @@ def prompt_seed(seed: int, prompt_id: str, num_samples: int = 1) -> int:
 def evaluate_prompt_set(generator: Any, items: Sequence[PromptItem], bank: ClassBank, aisfx: Any,
                         out_dir: str | Path, *, duration: float = 10.0, seed: int = 0, num_samples: int = 1,
                         sampler: dict[str, Any] | None = None, batch_size: int = 8, references: bool = False,
+                        candidates: int = 1, scorer: str | None = None,
                         system: str = "model",
                         meta: dict[str, Any] | None = None,
                         progress: Callable[[Any], Any] = lambda x: x) -> dict[str, Any]:
@@ -140,6 +141,8 @@ def evaluate_prompt_set(generator: Any, items: Sequence[PromptItem], bank: Class
         duration: seconds per clip (every prompt the same: the judge, not the prompt, says how long).
         seed: sample j of a prompt uses :func:`prompt_seed` ``(seed, id, num_samples) + j`` (stable per id).
         sampler: top_k / top_p / temperature / cfg_scale passed to the generator.
+        candidates, scorer: keep the best of N clips per sample by a CLAP scorer (TextToSound's best of N;
+            candidate 0 is the plain sample's seed, so the plain run's clips are among the candidates).
         references: score a real reference clip of each prompt's sound instead of generating (leave-one-out
             centroids; level statistics are not computed for references, whose clips are short).
 
@@ -176,7 +179,8 @@ def evaluate_prompt_set(generator: Any, items: Sequence[PromptItem], bank: Class
     else:
         cfg = EvalConfig(num_samples=num_samples, seed=seed, batch_size=batch_size,
                          top_k=sampler.get("top_k"), top_p=sampler.get("top_p"),
-                         temperature=sampler.get("temperature", 1.0), cfg_scale=sampler.get("cfg_scale", 1.0))
+                         temperature=sampler.get("temperature", 1.0), cfg_scale=sampler.get("cfg_scale", 1.0),
+                         candidates=candidates, scorer=scorer)
         prompts = [it.prompt for it in items]
         seeds = [prompt_seed(seed, it.id, num_samples) for it in items]
         caches = [out / "cache" / f"{it.id}.npz" for it in items]
@@ -207,6 +211,7 @@ def evaluate_prompt_set(generator: Any, items: Sequence[PromptItem], bank: Class
         "duration": None if references else duration,
         "seed": seed,
         "sampler": sampler,
+        **({"candidates": candidates, "scorer": scorer or "the model's clap/"} if candidates != 1 else {}),
         "bank": {"split": bank.split, "classes": len(bank.labels), "clips": len(bank.clip_ids),
                  "labels": bank.labels},
         "summary": summarize_rows(rows),

@@ -105,6 +105,8 @@ class EvalConfig:
     probes_per_type: int | None = None  # run only the first N probes of each type
     probe_duration: float = 10.0  # seconds every probe is generated at (capped at the generator's longest)
     vocoder: str | None = None  # the vocoder that replaced the model's own (None: its own); part of the cache key
+    candidates: int = 1  # best of N per clip by ``scorer`` (TextToSound's candidates); part of the cache key
+    scorer: str | None = None  # CLAP component folder for candidates > 1 (None: the model folder's clap/)
 
     def __post_init__(self) -> None:
         if self.domain not in ("waveform", "mel"):
@@ -117,6 +119,10 @@ class EvalConfig:
             raise InputError(f"probes_per_type must be >= 1, got {self.probes_per_type}")
         if self.num_samples < 1:
             raise InputError(f"num_samples must be >= 1, got {self.num_samples}")
+        if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or not 1 <= self.candidates <= 16:
+            raise InputError(f"candidates is {self.candidates!r}; allowed: an integer from 1 to 16")
+        if self.scorer is not None and self.candidates == 1:
+            raise InputError("a scorer ranks candidates: give candidates > 1 with it")
         if self.max_items is not None and self.max_items < 1:
             raise InputError(f"max_items must be >= 1, got {self.max_items}")
         if self.sample is not None and self.sample < 2:
@@ -438,7 +444,13 @@ def select_items(items: Sequence[ManifestItem], cfg: EvalConfig) -> list[Manifes
 def _request_key(prompt: str, duration: float, seed: int, cfg: EvalConfig) -> dict[str, Any]:
     return {"prompt": prompt, "duration": duration, "seed": seed, "num_samples": cfg.num_samples,
             "top_k": cfg.top_k, "top_p": cfg.top_p, "temperature": cfg.temperature, "cfg_scale": cfg.cfg_scale,
-            **({"domain": "mel"} if cfg.domain == "mel" else {}), **({"vocoder": cfg.vocoder} if cfg.vocoder else {})}
+            **({"domain": "mel"} if cfg.domain == "mel" else {}), **({"vocoder": cfg.vocoder} if cfg.vocoder else {}),
+            **({"candidates": cfg.candidates, "scorer": _scorer_id(cfg.scorer)} if cfg.candidates != 1 else {})}
+
+
+def _scorer_id(scorer: str | None) -> str | None:
+    """The cache key's name of a scorer folder: its resolved path (None: the model's own clap/)."""
+    return None if scorer is None else str(Path(scorer).resolve())
 
 
 def _read_cached(cache: Path | None, key: dict[str, Any]) -> tuple[torch.Tensor, int, np.ndarray] | None:
@@ -481,6 +493,10 @@ def generate_items(gen: Generator, prompts: Sequence[str], durations: Sequence[f
     rows_api = hasattr(gen, "generate_rows")
     if cfg.domain == "mel" and not rows_api:
         raise InputError("mel-domain evaluation needs a generator with generate_rows(..., vocode=False)")
+    best = {"candidates": cfg.candidates, "scorer": cfg.scorer} if cfg.candidates != 1 else {}
+    if best and not hasattr(gen, "best_of"):
+        raise InputError(f"candidates {cfg.candidates}: this generator ({type(gen).__name__}) cannot sample "
+                         "candidates (best of N needs a TextToSound)")
     S = cfg.num_samples
     groups: list[list[int]] = []
     for i in pending:  # consecutive items of equal duration share a model call
@@ -495,11 +511,11 @@ def generate_items(gen: Generator, prompts: Sequence[str], durations: Sequence[f
             rseeds = [seeds[i] + j for i in g for j in range(S)]
             out = gen.generate_rows(rows, rseeds, duration=durations[g[0]], top_k=cfg.top_k, top_p=cfg.top_p,
                                     temperature=cfg.temperature, cfg_scale=cfg.cfg_scale,
-                                    batch_size=len(rows), vocode=cfg.domain == "waveform")
+                                    batch_size=len(rows), vocode=cfg.domain == "waveform", **best)
         else:
             i = g[0]
             out = gen([prompts[i]], duration=durations[i], seed=seeds[i], num_samples=S, top_k=cfg.top_k,
-                      top_p=cfg.top_p, temperature=cfg.temperature, cfg_scale=cfg.cfg_scale)
+                      top_p=cfg.top_p, temperature=cfg.temperature, cfg_scale=cfg.cfg_scale, **best)
         wav_all = out.waveform.detach().cpu().float()
         sr = int(out.sample_rate)
         if wav_all.dim() != 2 or wav_all.shape[0] != len(g) * S:

@@ -9,6 +9,14 @@ Sampling draws one Gumbel noise tensor per sample from that sample's own seed be
 picks ``argmax(filtered_logits / temperature + gumbel)``: exactly a draw from the filtered softmax,
 with no host synchronisation inside the loop, and a sample's tokens do not depend on the rest of the
 batch. A static KV cache makes each new token cost one position of compute.
+
+Fill in the middle (``GPTConfig.fim``): a row may be trained in the order left part, right part, middle
+(Bavarian et al., 2022, "Efficient Training of Language Models to Fill in the Middle"), each token keeping
+its own learned position. The input that predicts a token carries the position just before it (in
+plain order that is the input token's own position, so a plain row is unchanged) and, where the predicted
+token belongs to the right part or the middle, a learned segment vector; so the model always knows which
+position it predicts next, across the jumps of the reordered sequence. Sampling with ``suffix_tokens``
+reads the known left and right parts and writes the middle: inpainting that sees both sides.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ class GPTConfig:
     n_embd: int = 1024
     dropout: float = 0.0
     bias: bool = True
+    fim: bool = False  # fill in the middle: two segment vectors (right part, middle); see the module docstring
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
@@ -126,6 +135,8 @@ class ConditionalGPT(nn.Module):
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layer))
         self.ln_f = nn.LayerNorm(c.n_embd)
         self.head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
+        if c.fim:  # segment vectors of inputs that predict a right-part (0) or a middle (1) token; zero = plain
+            self.fim_emb = nn.Parameter(torch.zeros(2, c.n_embd))
         self.apply(self._init)
         for name, p in self.named_parameters():  # GPT-2's scaled init of residual projections
             if name.endswith("attn.proj.weight") or name.endswith("mlp.2.weight"):
@@ -176,21 +187,60 @@ class ConditionalGPT(nn.Module):
         m = m | (kpos == qpos)[None]
         return m[:, None]
 
-    def forward(self, tokens: torch.Tensor, cond: torch.Tensor, cond_mask: torch.Tensor) -> torch.Tensor:
+    def fim_layout(self, spans: torch.Tensor, n_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fill-in-the-middle order of rows with column spans ``spans`` (B, 2) = [a, b) (a < 0: a plain row).
+
+        Returns ``order`` (B, T): the token positions in training order (left ``< a``, right ``>= b``, then
+        the middle), and ``segment`` (B, T): 0 left / plain, 1 right, 2 middle, of each token in that order.
+        A span needs a >= 1 (a left part) and b <= columns (the right part may be empty)."""
+        R = self.config.rows
+        B, dev = spans.shape[0], spans.device
+        p = torch.arange(n_tokens, device=dev)[None].expand(B, -1)
+        plain = spans[:, 0] < 0
+        A = torch.where(plain, n_tokens, spans[:, 0] * R)[:, None]
+        E = torch.where(plain, n_tokens, spans[:, 1] * R)[:, None]
+        if bool(((A < R) | (E <= A) | (E > n_tokens))[~plain].any()):
+            raise ValueError(f"fill-in-the-middle spans must satisfy 1 <= a < b <= {n_tokens // R} columns")
+        key = torch.where(p < A, p, torch.where(p >= E, p - E + A, p + n_tokens - E))
+        order = torch.empty_like(key).scatter_(1, key, p)
+        seg_of = torch.where(p < A, 0, torch.where(p >= E, 1, 2))
+        return order, seg_of.gather(1, order)
+
+    def _segment_vectors(self, segment: torch.Tensor) -> torch.Tensor:
+        """(…,) segment ids (0 plain, 1 right, 2 middle) -> (…, E) vectors added to the inputs."""
+        vec = torch.cat([torch.zeros_like(self.fim_emb[:1]), self.fim_emb])
+        return vec[segment]
+
+    def forward(self, tokens: torch.Tensor, cond: torch.Tensor, cond_mask: torch.Tensor,
+                spans: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher-forced logits: tokens (B, T), features (B, L, D), mask (B, L) -> logits (B, T, V).
 
-        Logit t predicts token t from the prefix and tokens[:, :t].
+        Logit t predicts token t from the prefix and tokens[:, :t]. With ``spans`` (B, 2) (fill in the middle;
+        see :meth:`fim_layout`) the rows are read in their fill-in-the-middle order and logit t predicts
+        ``tokens.gather(1, order)[:, t]``.
         """
         c = self.config
         B, T = tokens.shape
         if T > c.block_size:
             raise ValueError(f"{T} tokens exceed block_size {c.block_size}")
         pre, pmask = self.prefix(cond, cond_mask)
+        if spans is not None:
+            if not c.fim:
+                raise ValueError("this GPT was built without fill-in-the-middle (GPTConfig.fim)")
+            order, segment = self.fim_layout(spans.to(tokens.device), T)
+            tokens = tokens.gather(1, order)
         x = torch.cat([pre, self.tok_emb(tokens[:, :-1])], dim=1)  # (B, P + T - 1, E)
         S = x.shape[1]
         key_mask = torch.cat([pmask, torch.ones(B, T - 1, dtype=torch.bool, device=x.device)], dim=1)
         mask = self._attn_mask(key_mask, 0, S)
-        x = self.drop(x + self.pos_emb[:S])
+        if spans is None:
+            x = self.drop(x + self.pos_emb[:S])
+        else:
+            # the input that predicts token order[t] sits at the position before it (plain order: its own)
+            pos = torch.cat([torch.arange(c.cond_len, device=x.device)[None].expand(B, -1),
+                             c.cond_len + order[:, 1:] - 1], dim=1)
+            seg = torch.cat([torch.zeros(B, c.cond_len, dtype=torch.long, device=x.device), segment[:, 1:]], dim=1)
+            x = self.drop(x + self.pos_emb[pos] + self._segment_vectors(seg).to(x.dtype))
         for blk in self.blocks:
             x = blk(x, mask)
         x = self.ln_f(x[:, c.cond_len - 1 :])  # (B, T, E)
@@ -251,6 +301,7 @@ class ConditionalGPT(nn.Module):
                       prompt_tokens: torch.Tensor | None = None, compile: bool = False,
                       uncond: tuple[torch.Tensor, torch.Tensor] | None = None,
                       force_tokens: torch.Tensor | None = None, force_mask: torch.Tensor | None = None,
+                      suffix_tokens: torch.Tensor | None = None,
                       _replay_eagerly: bool = False) -> Iterator[torch.Tensor]:
         """Yield sampled tokens (B,) one position at a time, using a static KV cache.
 
@@ -275,13 +326,23 @@ class ConditionalGPT(nn.Module):
                 ``torch.compile``. In fp32 the tokens are the same as without it; with bf16 weights
                 rounding can differ (the graphs read the cache in 32-position buckets), so a row may
                 take another, equally likely path after a near-tie.
+            suffix_tokens: (B, Ts) known tokens that follow the sampled ones (fill in the middle: needs a GPT
+                trained with ``fim`` and at least one prompt token); the model reads the prompt, then these,
+                then writes the middle. Runs the eager loop.
             _replay_eagerly: (tests) the CUDA-graph code path on any device, each replay run eagerly.
         """
         c = self.config
         B = cond.shape[0]
         P = 0 if prompt_tokens is None else prompt_tokens.shape[1]
-        if P + n_tokens > c.block_size:
-            raise ValueError(f"{P + n_tokens} tokens exceed block_size {c.block_size}")
+        Ts = 0 if suffix_tokens is None else suffix_tokens.shape[1]
+        if suffix_tokens is not None:
+            if not c.fim:
+                raise ValueError("suffix_tokens need a GPT trained to fill in the middle (GPTConfig.fim)")
+            if P < 1 or Ts < 1 or force_tokens is not None:
+                raise ValueError("fill in the middle needs prompt_tokens and suffix_tokens (one or more each) "
+                                 "and no force_tokens")
+        if P + Ts + n_tokens > c.block_size:
+            raise ValueError(f"{P + Ts + n_tokens} tokens exceed block_size {c.block_size}")
         if len(seeds) != B:
             raise ValueError(f"need one seed per row: {B} rows, {len(seeds)} seeds")
         device = self.head.weight.device
@@ -303,9 +364,9 @@ class ConditionalGPT(nn.Module):
             npre, nmask = self.prefix(ucond.to(device), umask.to(device))
             pre, pmask = torch.cat([pre, npre]), torch.cat([pmask, nmask])
         R = pre.shape[0]
-        total = c.cond_len + P + n_tokens
+        total = c.cond_len + P + Ts + n_tokens
         static = None
-        if (compile and device.type == "cuda" or _replay_eagerly) and not forced:
+        if (compile and device.type == "cuda" or _replay_eagerly) and not forced and not Ts:
             static = self._static_decoder(B, R, total, n_tokens, pre.dtype, device, guided, cfg_scale, top_k,
                                           top_p, temperature, capture=not _replay_eagerly)
             cache = static.cache
@@ -317,9 +378,20 @@ class ConditionalGPT(nn.Module):
         if P:
             pt = prompt_tokens.to(device)
             x = torch.cat([x, self.tok_emb(torch.cat([pt, pt]) if guided else pt)], dim=1)
-        # Prefill: the prefix (and any prompt tokens) in one pass.
+        if Ts:
+            st = suffix_tokens.to(device)
+            x = torch.cat([x, self.tok_emb(torch.cat([st, st]) if guided else st)], dim=1)
+        # Prefill: the prefix (and any prompt / suffix tokens) in one pass.
         L = x.shape[1]
-        h = x + self.pos_emb[:L]
+        if Ts:  # each input carries the position before the token it predicts (see fim_layout)
+            C0, gap = c.cond_len, P + n_tokens
+            pos_ids = torch.cat([torch.arange(C0 + P - 1), torch.tensor([C0 + gap - 1]),
+                                 torch.arange(C0 + gap, C0 + gap + Ts - 1), torch.tensor([C0 + P - 1])]).to(device)
+            seg = torch.cat([torch.zeros(C0 + P - 1, dtype=torch.long), torch.ones(Ts, dtype=torch.long),
+                             torch.tensor([2])]).to(device)
+            h = x + self.pos_emb[pos_ids] + self._segment_vectors(seg).to(x.dtype)
+        else:
+            h = x + self.pos_emb[:L]
         mask = self._attn_mask(key_mask[:, :L], 0, L)
         for i, blk in enumerate(self.blocks):
             h = blk(h, mask, cache, i)
@@ -328,11 +400,12 @@ class ConditionalGPT(nn.Module):
         if static is not None:
             yield from static.run(logits, key_mask, noise, L)
             return
-        step = self._compiled_step() if compile else self._token_step
+        step = self._compiled_step() if compile and not Ts else self._token_step
+        fim_kw = {"emb_shift": Ts, "segment": 2} if Ts else {}
         pos = torch.full((), L, dtype=torch.long, device=device)
         for t in range(n_tokens):
             if t:
-                logits = step(tok_in, pos, key_mask, cache)
+                logits = step(tok_in, pos, key_mask, cache, **fim_kw)
                 pos += 1
             if guided:
                 lc, lu = logits[:B], logits[B:]
@@ -344,9 +417,15 @@ class ConditionalGPT(nn.Module):
             tok_in = torch.cat([tok, tok]) if guided else tok
 
     def _token_step(self, tok: torch.Tensor, pos: torch.Tensor, key_mask: torch.Tensor,
-                    cache: KVCache) -> torch.Tensor:
-        """One decoding step with static shapes: token ids (R,) at position ``pos`` -> logits (R, V)."""
-        h = (self.tok_emb(tok) + self.pos_emb.index_select(0, pos.view(1)))[:, None]  # (R, 1, E)
+                    cache: KVCache, emb_shift: int = 0, segment: int = 0) -> torch.Tensor:
+        """One decoding step with static shapes: token ids (R,) at position ``pos`` -> logits (R, V).
+
+        Fill in the middle: the input's learned position is ``pos - emb_shift`` (the known right part sits
+        before the middle in the cache but after it in time) and ``segment`` adds its segment vector."""
+        h = self.tok_emb(tok) + self.pos_emb.index_select(0, (pos - emb_shift).view(1))
+        if segment:
+            h = h + self.fim_emb[segment - 1].to(h.dtype)
+        h = h[:, None]  # (R, 1, E)
         kpos = torch.arange(key_mask.shape[1], device=key_mask.device)
         mask = ((kpos <= pos)[None] & key_mask)[:, None, None, :]  # (R, 1, 1, S)
         for i, blk in enumerate(self.blocks):

@@ -69,6 +69,7 @@ class GPTModelConfig:
     dropout: float = 0.0  # dropout in attention and MLP
     bias: bool = True  # biases in linear layers
     max_columns: int = 54  # longest clip in time columns (block_size = max_columns * rows)
+    fim: bool = False  # flat only: segment vectors for fill-in-the-middle rows (train them with fim_rate > 0)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class GPTStageConfig:
     edge_context: int = 0  # columns of silence the VQGAN sees on each side when coding a clip (0 = zero padding)
     lead_silence: float = 0.0  # fraction of rows given leading silence and the caption "silence, then <caption>"
     lead_silence_seconds: tuple[float, float] = (1.0, 4.0)  # range of that silence (uniform, whole columns)
+    fim_rate: float = 0.0  # fraction of rows trained to fill in the middle (needs model.fim); see models/gpt.py
     sample_columns: int = 16  # columns generated for the TensorBoard sample at each validation
     pack: str = ""  # a codes pack (--write-pack) read instead of data.manifest: no audio or mel cache needed
     resident: bool = False  # with a pack: every code grid and caption feature on the training device
@@ -140,6 +142,19 @@ class GPTStageConfig:
 
 
 LEAD_PREFIX = "silence, then "
+
+
+def draw_fim_spans(n: int, columns: int, rate: float, rng: np.random.Generator) -> torch.Tensor:
+    """(n, 2) column spans [a, b) for fill-in-the-middle rows, [-1, -1] for plain ones: each row is one with
+    probability ``rate``, with a uniform in 1..columns-2 and b uniform in a+1..columns-1 (so a left part, a
+    middle and a right part of at least one column each). Drawn after a batch's other draws, and only
+    when ``rate > 0``, so runs without it draw exactly what they drew before."""
+    spans = torch.full((n, 2), -1, dtype=torch.long)
+    for i in range(n):
+        if rng.random() < rate:
+            a = int(rng.integers(1, columns - 1))
+            spans[i] = torch.tensor([a, int(rng.integers(a + 1, columns))])
+    return spans
 
 
 def lead_caption(caption: str) -> str:
@@ -186,6 +201,14 @@ class GPTStage(Stage):
             raise ConfigError("lead_silence needs crop_start=head (the silence leads the clip, not a crop)")
         if cfg.lead_silence and cfg.text.mode == "none":
             raise ConfigError("lead_silence needs a text condition (text.mode=none has no caption to prefix)")
+        if not 0 <= cfg.fim_rate <= 1:
+            raise ConfigError(f"fim_rate={cfg.fim_rate}; allowed: 0 <= fim_rate <= 1")
+        if cfg.fim_rate and not cfg.model.fim:
+            raise ConfigError("fim_rate > 0 needs model.fim=true (the fill-in-the-middle segment vectors)")
+        if cfg.model.fim and cfg.model.type != "flat":
+            raise ConfigError(f"model.fim needs model.type=flat (got {cfg.model.type})")
+        if cfg.fim_rate and cfg.crop_columns < 3:
+            raise ConfigError(f"fim_rate > 0 needs crop_columns >= 3 (left, middle and right), got {cfg.crop_columns}")
         if cfg.resident and not cfg.pack:
             raise ConfigError("resident=true needs pack=FILE (write one with `vividsound train gpt ... --write-pack FILE`)")
         self.vq = load_component(cfg.vqgan, "VQGAN").to(self.device).eval()
@@ -221,7 +244,7 @@ class GPTStage(Stage):
         self.model = cls(cls.config_class(vocab_size=q.quantizer.n_codes, block_size=m.max_columns * q.rows,
                                           rows=q.rows, cond_dim=self.text.dim, cond_len=self.text.out_len,
                                           n_layer=m.n_layer, n_head=m.n_head, n_embd=m.n_embd,
-                                          dropout=m.dropout, bias=m.bias))
+                                          dropout=m.dropout, bias=m.bias, **({"fim": True} if m.fim else {})))
         if cfg.init_from:
             self._init_from(cfg.init_from)
         self.net = self.wrap(self.model)
@@ -248,7 +271,13 @@ class GPTStage(Stage):
                 if getattr(got, k) != getattr(want, k)]
         if diff:
             raise ConfigError(f"init_from={folder} does not match this GPT: " + "; ".join(diff))
-        self.model.load_state_dict({k: v.float() for k, v in src.state_dict().items()})
+        state = {k: v.float() for k, v in src.state_dict().items()}
+        missing = set(self.model.state_dict()) - set(state)
+        if missing - {"fim_emb"}:
+            raise ConfigError(f"init_from={folder} lacks {sorted(missing)[:3]}")
+        if missing:  # a plain GPT starts a fill-in-the-middle one: its segment vectors start at zero
+            state["fim_emb"] = self.model.fim_emb.detach().clone().zero_()
+        self.model.load_state_dict(state)
 
     # ----- caches (filled on first use, kept on disk beside the mels) -----------------------------
     def _pack_meta(self) -> dict:
@@ -430,21 +459,39 @@ class GPTStage(Stage):
                 f = self.caption_feature(it, cap).float()
                 cond[b, : f.shape[0]] = f
                 mask[b, : f.shape[0]] = True
+        if self.cfg.fim_rate and rng is not None:
+            return torch.stack(toks), cond, mask, draw_fim_spans(len(items), C, self.cfg.fim_rate, rng)
         return torch.stack(toks), cond, mask
 
-    def _loss(self, net, toks, cond, mask) -> torch.Tensor:
-        logits = net(toks, cond, mask)
-        return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), toks.reshape(-1))
+    def _loss(self, net, toks, cond, mask, spans: torch.Tensor | None = None) -> torch.Tensor:
+        if spans is None:
+            logits = net(toks, cond, mask)
+            return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), toks.reshape(-1))
+        logits = net(toks, cond, mask, spans)
+        order, _ = unwrap(net).fim_layout(spans, toks.shape[1])
+        return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), toks.gather(1, order).reshape(-1))
+
+    def _middle_losses(self, m, toks, cond, mask) -> tuple[float, float]:
+        """Mean cross-entropy of the middle third's tokens read left to right, and filled in the middle (the
+        right third seen first): what knowing the right side is worth (validation, fim models)."""
+        C, R = toks.shape[1] // m.config.rows, m.config.rows
+        a, b = C // 3, 2 * C // 3
+        plain = F.cross_entropy(m(toks, cond, mask).float().transpose(1, 2), toks, reduction="none")[:, a * R : b * R]
+        spans = torch.tensor([[a, b]] * toks.shape[0], device=toks.device)
+        logits = m(toks, cond, mask, spans)
+        order, seg = m.fim_layout(spans, toks.shape[1])
+        ce = F.cross_entropy(logits.float().transpose(1, 2), toks.gather(1, order), reduction="none")
+        return float(plain.mean()), float(ce[seg == 2].mean())
 
     def train_step(self) -> dict[str, float]:
         self.net.train()
 
-        def fetch(idx: list[int], rng) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        def fetch(idx: list[int], rng) -> tuple[torch.Tensor, ...]:
             if self.resident_train is not None:
                 return self.resident_train.batch(idx, rng)
             return tuple(t.to(self.device) for t in self.batch([self.train_items[i] for i in idx], rng))
 
-        def loss_fn(batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+        def loss_fn(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict]:
             loss = self._loss(self.net, *batch)
             return loss, {"train/ce": loss}
 
@@ -453,8 +500,9 @@ class GPTStage(Stage):
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         m = unwrap(self.net).eval()
-        s = s_null = 0.0
+        s = s_null = mid_plain = mid_fim = 0.0
         n = 0
+        fim = bool(getattr(m.config, "fim", False)) and self.cfg.crop_columns >= 3
         for start, items in self.val_chunks():
             if self.resident_val is not None:
                 toks, cond, mask = self.resident_val.batch(list(range(start, start + len(items))), None)
@@ -463,8 +511,13 @@ class GPTStage(Stage):
             with self.autocast():
                 s += float(self._loss(m, toks, cond, mask)) * len(items)
                 s_null += float(self._loss(m, toks, cond, torch.zeros_like(mask))) * len(items)
+                if fim:
+                    lp, lf = self._middle_losses(m, toks, cond, mask)
+                    mid_plain, mid_fim = mid_plain + lp * len(items), mid_fim + lf * len(items)
             n += len(items)
         res = {"val/loss": s / n, "val/loss_null_condition": s_null / n, "val/condition_gain": (s_null - s) / n}
+        if fim:
+            res |= {"val/middle_loss_left_only": mid_plain / n, "val/middle_loss_fim": mid_fim / n}
         if self.writer is not None:
             self._log_sample(m)
         return res
@@ -584,8 +637,10 @@ class ResidentBatches:
         toks = st.vq.codes_to_sequence(grid)
         L, D = st.text.out_len, st.text.dim
         keep = torch.tensor(keeps, device=dev)
+        spans = (draw_fim_spans(len(idx), C, cfg.fim_rate, rng).to(dev),) if cfg.fim_rate and rng is not None else ()
         if self.none:
-            return toks, torch.zeros(len(idx), L, D, device=dev), torch.zeros(len(idx), L, dtype=torch.bool, device=dev)
+            return (toks, torch.zeros(len(idx), L, D, device=dev), torch.zeros(len(idx), L, dtype=torch.bool, device=dev),
+                    *spans)
         u = torch.tensor(caps, device=dev)
         mask = (torch.arange(L, device=dev)[None] < self.lens[u][:, None]) & keep[:, None]
-        return toks, self.feats[u].float() * mask[..., None], mask
+        return (toks, self.feats[u].float() * mask[..., None], mask, *spans)
