@@ -159,3 +159,33 @@ def test_editing_paired_interval_brackets_the_mean_and_sees_a_shift():
     assert m == pytest.approx(0.5) and lo == pytest.approx(0.5) and hi == pytest.approx(0.5)
     m, lo, hi = paired_interval(a, rng.normal(0.0, 1.0, 200))
     assert lo < m < hi and lo < 0 < hi  # two draws of the same noise: the interval holds zero
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("aisfx") is None, reason="aisfx not installed")
+def test_editing_benchmark_runs_every_section_on_the_tiny_model(tiny_model_dir, tmp_path):
+    """benchmarks/editing.py end to end on the tiny pipeline: every section writes its table, and the seams
+    are divided by the same clips' own boundaries and by plain clips."""
+    import soundfile as sf
+
+    from benchmarks import editing
+
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("rain_1", "rain_2", "dog_1", "dog_2"):
+        sf.write(refs / f"{name}.wav", (0.1 * rng.standard_normal(22050)).astype(np.float32), 22050)
+    out = tmp_path / "editing.md"
+    rc = editing.main(["--model", str(tiny_model_dir), "--refs", str(refs), "--pairs", "2", "--clip-seconds", "0.6",
+                       "--seam-clips", "1", "--vary-clips", "1", "--long-clips", "1", "--long-seconds", "3",
+                       "--tries", "2", "--out", str(out)])
+    text = out.read_text()
+    assert rc == 0
+    for heading in ("## Negative prompts", "### Plain prompts", "### Rainy prompts", "## Seams", "## Variations",
+                    "## Long sounds"):
+        assert heading in text, heading
+    seams = [ln for ln in text.splitlines() if ln.startswith("| continuation (the join)") or
+             ln.startswith("| long sound (window joins)")]
+    assert len(seams) == 2 and all(len(ln.split("|")) == 12 for ln in seams)  # 10 columns
+    with pytest.raises(SystemExit, match="negative-sets"):
+        editing.main(["--model", str(tiny_model_dir), "--refs", str(refs), "--sections", "negative",
+                      "--negative-sets", "snowy", "--out", str(tmp_path / "x.md")])
