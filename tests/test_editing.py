@@ -202,6 +202,9 @@ def test_best_of_n_scores_waveforms_when_the_scorer_reads_other_mels(tiny_tts, t
     out = tiny_tts("a dog barks", duration=0.5, seed=1, candidates=2, scorer=scorer)
     again = tiny_tts("a dog barks", duration=0.5, seed=out.seeds[0])
     assert abs(float(scorer.score(again.waveform, again.sample_rate, ["a dog barks"])[0]) - out.extra[0]["score"]) < 1e-3
+    # without the vocoder (mel-domain evaluation) the same candidate is kept, and no audio is returned
+    mel_only = tiny_tts.generate_rows(["a dog barks"], [1], duration=0.5, candidates=2, scorer=scorer, vocode=False)
+    assert mel_only.waveform.shape == (1, 0) and mel_only.seeds == out.seeds
 
 
 # ---------------------------------------------------------------------------------------------- errors

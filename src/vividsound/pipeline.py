@@ -492,13 +492,15 @@ class TextToSound(EditingMixin):
         """Best of ``candidates`` plain generations per row. A scorer that reads this model's spectrograms
         (same mel settings) scores the decoded log-mels, so only the kept rows go through the vocoder."""
         sc = self.scorer(scorer)
-        on_mel = sc.reads_mel(self.mel_config)
-        out = self.best_of(lambda r, sd: self._generate(r, sd, s, batch_size, progress, vocode=vocode and not on_mel),
+        on_mel = sc.reads_mel(self.mel_config)  # else every candidate is vocoded: the scorer reads audio
+        out = self.best_of(lambda r, sd: self._generate(r, sd, s, batch_size, progress, vocode=not on_mel),
                            rows, seeds, candidates, sc, on_mel=on_mel)
         if vocode and on_mel:
             wav = self.vocode(out.mel, round(s["duration"] * self.mel_config.sample_rate)).cpu()
             _check_finite([wav], self.name)
             out = dataclasses.replace(out, waveform=wav, settings={**out.settings, "vocoder": type(self.vocoder).__name__})
+        elif not vocode and not on_mel:
+            out = dataclasses.replace(out, waveform=torch.zeros(len(out), 0), settings={**out.settings, "vocoder": None})
         return out
 
     def _generate(self, rows: list[str], seeds: list[int], s: dict[str, Any], batch_size: int,
