@@ -387,3 +387,19 @@ def test_evaluate_threads_are_checked_and_set(tmp_path, capsys):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--candidates", "0"], "candidates is 0"),
+    (["--candidates", "17"], "candidates is 17"),
+    (["--scorer", "somewhere"], "a scorer ranks candidates"),
+    (["--candidates", "2", "--scorer", "nowhere"], "needs a CLAP scorer: nowhere has no config.json"),
+])
+def test_evaluate_best_of_options_are_checked_before_work(tmp_path, capsys, extra, match):
+    from vividsound.cli import main
+
+    rc = main(["evaluate", "--prompt-set", "--corpus", str(tmp_path / "none"), "--out", str(tmp_path / "o"),
+               "--model", str(tmp_path / "m")] + extra)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and match in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
