@@ -412,11 +412,9 @@ class TextToSound(EditingMixin):
             with _decode_span(W / cols) if long else _nullcontext():
                 m = self.vqgan.decode_codes(part.to(self.device), self.edge_context)
             mels.append(m)
-            wavs.append(self.vocoder(m).float() if vocode else torch.zeros(m.shape[0], 0))
+            wavs.append(self.vocode(m) if vocode else torch.zeros(m.shape[0], 0))
         mel, wav = torch.cat(mels), torch.cat(wavs)
-        if not vocode:
-            return mel, wav
-        return mel, _fit_length(wav, num_samples)
+        return mel, _fit_length(wav, num_samples) if vocode else wav
 
     @torch.no_grad()
     def vocode(self, mel: torch.Tensor, num_samples: int | None = None) -> torch.Tensor:

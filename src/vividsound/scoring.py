@@ -61,13 +61,15 @@ class ClapScorer:
 
             wav = torch.from_numpy(np.stack([soxr.resample(w.numpy(), sample_rate, rate, quality="HQ")
                                              for w in wav]).astype(np.float32))
-        out = []
-        for i in range(0, wav.shape[0], SCORE_ROWS):
-            part = wav[i : i + SCORE_ROWS].to(self.device)
-            a = self.clap.embed_audio(self.mel.to(self.device)(part))
-            t = self.clap.embed_text(list(prompts[i : i + SCORE_ROWS])).to(a.device)
-            out.append((a * t).sum(-1).float().cpu())
-        return torch.cat(out)
+        front = self.mel.to(self.device)
+        return torch.cat([self._scores(front(wav[i : i + SCORE_ROWS].to(self.device)), prompts[i : i + SCORE_ROWS])
+                          for i in range(0, wav.shape[0], SCORE_ROWS)])
+
+    def _scores(self, log_mel: torch.Tensor, prompts: Sequence[str]) -> torch.Tensor:
+        """Cosine of the CLAP embeddings of log-mels (b, n_mels, frames) and their prompts: (b,) on the CPU."""
+        a = self.clap.embed_audio(log_mel)
+        t = self.clap.embed_text(list(prompts)).to(a.device)
+        return (a * t).sum(-1).float().cpu()
 
     def reads_mel(self, mel_config: Any) -> bool:
         """Whether this scorer's CLAP reads log-mels made with ``mel_config`` (then :meth:`score_mel` can score
@@ -79,9 +81,5 @@ class ClapScorer:
         """Scores (B,) of log-mels (B, n_mels, frames) in this CLAP's mel settings against their prompts."""
         if mel.shape[0] != len(prompts):
             raise ValueError(f"{mel.shape[0]} spectrograms but {len(prompts)} prompts")
-        out = []
-        for i in range(0, mel.shape[0], SCORE_ROWS):
-            a = self.clap.embed_audio(mel[i : i + SCORE_ROWS].float().to(self.device))
-            t = self.clap.embed_text(list(prompts[i : i + SCORE_ROWS])).to(a.device)
-            out.append((a * t).sum(-1).float().cpu())
-        return torch.cat(out)
+        return torch.cat([self._scores(mel[i : i + SCORE_ROWS].float().to(self.device), prompts[i : i + SCORE_ROWS])
+                          for i in range(0, mel.shape[0], SCORE_ROWS)])

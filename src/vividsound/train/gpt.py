@@ -463,25 +463,19 @@ class GPTStage(Stage):
             return torch.stack(toks), cond, mask, draw_fim_spans(len(items), C, self.cfg.fim_rate, rng)
         return torch.stack(toks), cond, mask
 
-    def _loss(self, net, toks, cond, mask, spans: torch.Tensor | None = None) -> torch.Tensor:
+    def _token_ce(self, net, toks, cond, mask, spans: torch.Tensor | None = None):
+        """Per-token cross-entropy (B, T) in the order the rows are read, and each token's segment there
+        (None for plain rows; with ``spans``: 0 left, 1 right, 2 middle, see ``ConditionalGPT.fim_layout``)."""
         if spans is None:
-            logits = net(toks, cond, mask)
-            return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), toks.reshape(-1))
-        logits = net(toks, cond, mask, spans)
-        order, _ = unwrap(net).fim_layout(spans, toks.shape[1])
-        return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), toks.gather(1, order).reshape(-1))
+            logits, targets, segment = net(toks, cond, mask), toks, None
+        else:
+            logits = net(toks, cond, mask, spans)
+            order, segment = unwrap(net).fim_layout(spans, toks.shape[1])
+            targets = toks.gather(1, order)
+        return F.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none"), segment
 
-    def _middle_losses(self, m, toks, cond, mask) -> tuple[float, float]:
-        """Mean cross-entropy of the middle third's tokens read left to right, and filled in the middle (the
-        right third seen first): what knowing the right side is worth (validation, fim models)."""
-        C, R = toks.shape[1] // m.config.rows, m.config.rows
-        a, b = C // 3, 2 * C // 3
-        plain = F.cross_entropy(m(toks, cond, mask).float().transpose(1, 2), toks, reduction="none")[:, a * R : b * R]
-        spans = torch.tensor([[a, b]] * toks.shape[0], device=toks.device)
-        logits = m(toks, cond, mask, spans)
-        order, seg = m.fim_layout(spans, toks.shape[1])
-        ce = F.cross_entropy(logits.float().transpose(1, 2), toks.gather(1, order), reduction="none")
-        return float(plain.mean()), float(ce[seg == 2].mean())
+    def _loss(self, net, toks, cond, mask, spans: torch.Tensor | None = None) -> torch.Tensor:
+        return self._token_ce(net, toks, cond, mask, spans)[0].mean()
 
     def train_step(self) -> dict[str, float]:
         self.net.train()
@@ -509,11 +503,16 @@ class GPTStage(Stage):
             else:
                 toks, cond, mask = (t.to(self.device) for t in self.batch(items, None))
             with self.autocast():
-                s += float(self._loss(m, toks, cond, mask)) * len(items)
+                ce, _ = self._token_ce(m, toks, cond, mask)
+                s += float(ce.mean()) * len(items)
                 s_null += float(self._loss(m, toks, cond, torch.zeros_like(mask))) * len(items)
-                if fim:
-                    lp, lf = self._middle_losses(m, toks, cond, mask)
-                    mid_plain, mid_fim = mid_plain + lp * len(items), mid_fim + lf * len(items)
+                if fim:  # the middle third read left to right, and filled in with the right third read first
+                    R = m.config.rows
+                    a, b = toks.shape[1] // R // 3, 2 * (toks.shape[1] // R) // 3
+                    spans = torch.tensor([[a, b]] * len(items), device=toks.device)
+                    ce_fim, seg = self._token_ce(m, toks, cond, mask, spans)
+                    mid_plain += float(ce[:, a * R : b * R].mean()) * len(items)
+                    mid_fim += float(ce_fim[seg == 2].mean()) * len(items)
             n += len(items)
         res = {"val/loss": s / n, "val/loss_null_condition": s_null / n, "val/condition_gain": (s_null - s) / n}
         if fim:
